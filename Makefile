@@ -1,0 +1,33 @@
+# Two commands do everything on a fresh machine: `make repro` and `make test`.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+# The CPU build of torch is installed first where the venv has none, so the open `torch`
+# range in pyproject.toml never pulls a multi-GB CUDA build; GPU users keep the torch they have.
+TORCH_CPU ?= torch==2.13.0
+
+.PHONY: setup repro test lint bench clean-venv
+
+setup: $(VENV)/.installed
+
+$(VENV)/.installed: pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -c "import torch" 2>/dev/null || $(BIN)/python -m pip install --quiet "$(TORCH_CPU)"
+	$(BIN)/python -m pip install --quiet -e ".[dev]"
+	touch $@
+
+repro: setup
+	$(BIN)/dvc repro
+
+test: setup
+	$(BIN)/python -m pytest
+
+lint: setup
+	$(BIN)/ruff check src pipelines tests benchmarks
+
+bench: setup
+	$(BIN)/python benchmarks/lightning_overhead.py
+
+clean-venv:
+	rm -rf $(VENV)

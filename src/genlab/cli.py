@@ -1,0 +1,20 @@
+"""Running a stage: known failures become one line on stderr and exit status 2, no traceback."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable
+
+from genlab.config import ConfigError
+from genlab.data.splits import DataError
+from genlab.tracking import TrackingError
+
+EXPECTED = (ConfigError, DataError, TrackingError, FileNotFoundError, ValueError)
+
+
+def run_stage(name: str, main: Callable[[], None]) -> None:
+    try:
+        main()
+    except EXPECTED as err:
+        print(f"genlab {name}: error: {err}", file=sys.stderr)
+        sys.exit(2)

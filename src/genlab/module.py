@@ -1,0 +1,152 @@
+"""The LightningModule: a network + a loss + an optimizer + regularization, and what it logs.
+
+It logs once per epoch, never per step: train/val/test loss (and accuracy for classification)
+measured on each whole split in eval mode, and `gap/loss = test/loss − train/loss`. Per-step
+logging to a SQLite MLflow store costs more than the training itself on these models.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+
+import lightning.pytorch as pl
+import torch
+from torch import Tensor, nn
+
+from genlab.config import OptimizerConfig, RegularizationConfig
+from genlab.data.splits import SPLIT_NAMES
+from genlab.losses import loss_fn, predict_labels
+from genlab.regularization import l1_penalty, l2_penalty, split_decay_params
+
+
+def build_optimizer(
+    params_decay: list[nn.Parameter],
+    params_other: list[nn.Parameter],
+    cfg: OptimizerConfig,
+    weight_decay: float,
+) -> torch.optim.Optimizer:
+    """Map our names onto PyTorch: gd / sgd / minibatch are torch.optim.SGD without momentum
+    (they differ only in batch size), `momentum` is SGD with momentum, `adam` / `adamw` are
+    Adam / AdamW. `weight_decay` goes to the decayed group only (no bias / norm decay)."""
+    groups = [
+        {"params": params_decay, "weight_decay": weight_decay},
+        {"params": params_other, "weight_decay": 0.0},
+    ]
+    groups = [g for g in groups if g["params"]]
+    if cfg.name in ("gd", "sgd", "minibatch"):
+        return torch.optim.SGD(groups, lr=cfg.lr, momentum=0.0)
+    if cfg.name == "momentum":
+        return torch.optim.SGD(groups, lr=cfg.lr, momentum=cfg.momentum, nesterov=cfg.nesterov)
+    if cfg.name == "adam":
+        return torch.optim.Adam(groups, lr=cfg.lr, betas=cfg.betas)
+    if cfg.name == "adamw":
+        return torch.optim.AdamW(groups, lr=cfg.lr, betas=cfg.betas)
+    raise ValueError(f"unknown optimizer '{cfg.name}'")
+
+
+class GenLabModule(pl.LightningModule):
+    """Trains `net` on `loss` (+ λ/2‖W‖² and λ‖W‖₁ penalties) and evaluates all three splits."""
+
+    def __init__(
+        self,
+        net: nn.Module,
+        loss: str,
+        optimizer: OptimizerConfig,
+        regularization: RegularizationConfig,
+        max_epochs: int,
+    ) -> None:
+        super().__init__()
+        self.net = net
+        self.loss_name = loss
+        self.loss = loss_fn(loss)
+        self.classify = loss != "mse"
+        self.opt_cfg, self.reg_cfg, self.max_epochs = optimizer, regularization, max_epochs
+        self.decayed, self.not_decayed = split_decay_params(
+            net, regularization.penalize_bias_and_norm
+        )
+        self.history: list[dict[str, float]] = []
+        self.diverged: str | None = None
+        self._sums: dict[str, list[float]] = {}
+        self._t0 = time.perf_counter()
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.net(x)
+
+    def penalty(self) -> Tensor | float:
+        reg, total = self.reg_cfg, 0.0
+        if reg.l2 > 0:
+            total = total + l2_penalty(self.decayed, reg.l2)
+        if reg.l1 > 0:
+            total = total + l1_penalty(self.decayed, reg.l1)
+        return total
+
+    def training_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> Tensor:
+        x, y = batch
+        return self.loss(self.net(x), y) + self.penalty()
+
+    # ---------------------------------------------------------------- per-epoch evaluation
+    def on_fit_start(self) -> None:
+        self._t0 = time.perf_counter()
+
+    def on_validation_epoch_start(self) -> None:
+        self._sums = {name: [0.0, 0.0, 0] for name in SPLIT_NAMES}
+
+    def validation_step(
+        self, batch: tuple[Tensor, Tensor], batch_idx: int, dataloader_idx: int = 0
+    ) -> None:
+        x, y = batch
+        out = self.net(x)
+        s = self._sums[SPLIT_NAMES[dataloader_idx]]
+        s[0] += float(self.loss(out, y)) * len(y)
+        labels = predict_labels(self.loss_name, out)
+        if labels is not None:
+            s[1] += float((labels == y).sum())
+        s[2] += len(y)
+
+    def split_metrics(self) -> dict[str, float]:
+        """Data loss (no penalty) and accuracy per split, plus the generalization gap."""
+        m: dict[str, float] = {}
+        classify = self.classify
+        for name, (loss_sum, correct, n) in self._sums.items():
+            m[f"{name}/loss"] = loss_sum / n
+            if classify:
+                m[f"{name}/acc"] = correct / n
+        m["gap/loss"] = m["test/loss"] - m["train/loss"]
+        if classify:
+            m["gap/acc"] = m["train/acc"] - m["test/acc"]
+        return m
+
+    def on_validation_epoch_end(self) -> None:
+        if self.trainer.sanity_checking:
+            return
+        m = self.split_metrics()
+        self.log_dict(m, logger=False)  # for EarlyStopping / ModelCheckpoint
+        row = {
+            "epoch": float(self.current_epoch),
+            "updates": float(self.global_step),
+            "time_s": time.perf_counter() - self._t0,
+            **m,
+        }
+        self.history.append(row)
+        if self.logger is not None:  # one batch of metrics per epoch, step = epoch
+            self.logger.log_metrics({**m, "updates": row["updates"]}, step=self.current_epoch)
+        bad = [k for k in ("train/loss", "val/loss") if not math.isfinite(m[k])]
+        if bad and self.diverged is None:
+            self.diverged = f"{bad[0]} became {m[bad[0]]} at epoch {self.current_epoch}"
+            self.trainer.should_stop = True
+
+    # ----------------------------------------------------------------------- optimization
+    def configure_optimizers(self):
+        opt = build_optimizer(
+            self.decayed, self.not_decayed, self.opt_cfg, self.reg_cfg.weight_decay
+        )
+        if self.opt_cfg.schedule == "none":
+            return opt
+        if self.opt_cfg.schedule == "step":
+            sched = torch.optim.lr_scheduler.StepLR(
+                opt, step_size=self.opt_cfg.step_size, gamma=self.opt_cfg.gamma
+            )
+        else:
+            sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=self.max_epochs)
+        return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "interval": "epoch"}}

@@ -1,0 +1,129 @@
+"""MLflow: where runs are stored, how experiments and runs are named, what is tagged.
+
+The embedded default is a SQLite file in the project (no server). `MLFLOW_TRACKING_URI` points
+at a team server instead; it is checked before any training, so an unreachable server costs
+seconds, not a finished run.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+# Nothing leaves the machine: MLflow's usage telemetry is off unless a user turns it on.
+os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
+
+from genlab.config import Params, TrackingConfig  # noqa: E402
+
+
+class TrackingError(RuntimeError):
+    """The MLflow store cannot be used (unreachable server, unsupported URI)."""
+
+
+def resolve_tracking_uri(cfg: TrackingConfig) -> str:
+    """The env var wins; a relative sqlite path is anchored at the current (project) directory."""
+    uri = os.environ.get("MLFLOW_TRACKING_URI") or cfg.tracking_uri
+    if uri.startswith("sqlite:///") and not uri.startswith("sqlite:////"):
+        uri = "sqlite:///" + str(Path(uri.removeprefix("sqlite:///")).resolve())
+    return uri
+
+
+def artifact_location(cfg: TrackingConfig, uri: str) -> str | None:
+    """Local stores keep artifacts beside the project; a server decides its own."""
+    if uri.startswith("sqlite:"):
+        return Path(cfg.artifact_dir).resolve().as_uri()
+    return None
+
+
+def check_tracking(uri: str, timeout: float = 5.0) -> None:
+    """Fail fast, with one clear message, when runs could not be recorded."""
+    if uri.startswith(("http://", "https://")):
+        try:
+            with urllib.request.urlopen(uri.rstrip("/") + "/health", timeout=timeout) as resp:
+                if resp.status != 200:
+                    raise TrackingError(f"MLflow server at {uri} answered HTTP {resp.status}")
+        except (urllib.error.URLError, OSError) as err:
+            raise TrackingError(
+                f"MLflow tracking server at {uri} is unreachable ({err}). Start it, fix "
+                "MLFLOW_TRACKING_URI, or unset it to use the embedded sqlite:///mlflow.db store"
+            ) from None
+    elif uri.startswith("sqlite:///"):
+        db = Path(uri.removeprefix("sqlite:///"))
+        db.parent.mkdir(parents=True, exist_ok=True)
+        if db.exists() and db.stat().st_size and db.read_bytes()[:16] != b"SQLite format 3\x00":
+            raise TrackingError(
+                f"{db} is not a SQLite database: move it away or point "
+                "tracking.tracking_uri / MLFLOW_TRACKING_URI elsewhere"
+            )
+    elif uri.startswith(("databricks", "postgresql", "mysql", "mssql")):
+        return
+    else:
+        raise TrackingError(
+            f"tracking URI '{uri}' is not supported: MLflow 3 refuses file stores. Use "
+            "sqlite:///path.db (embedded), http(s)://host:port (server) or a database URI"
+        )
+
+
+def experiment_name(cfg: TrackingConfig, family: str) -> str:
+    """One MLflow experiment per stage family, e.g. `genlab/train`."""
+    return f"{cfg.experiment_prefix}/{family}"
+
+
+def git_commit() -> str:
+    try:
+        out = subprocess.run(
+            ["git", "rev-parse", "HEAD"], capture_output=True, text=True, check=True, timeout=10
+        )
+        return out.stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+
+
+def describe_run(params: Params) -> str:
+    """A run name that says what was trained: model, data, optimizer, lr, batch, seed."""
+    m, o = params.model, params.train.optimizer
+    arch = {
+        "mlp": "mlp" + "x".join(str(h) for h in m.mlp.hidden),
+        "poly": f"poly{m.poly.degree}",
+        "cnn1d": "cnn" + "x".join(str(c) for c in m.cnn1d.channels),
+    }[m.name]
+    batch = {"gd": "full", "sgd": "1"}.get(o.name, str(o.batch_size))
+    return f"{arch}-{params.data.name}-{o.name}-lr{o.lr:g}-bs{batch}-seed{params.seed}"
+
+
+def run_tags(params: Params, stage: str, data_hash: str, description: str = "") -> dict[str, str]:
+    tags = {
+        "genlab.stage": stage,
+        "genlab.dataset": params.data.name,
+        "genlab.data_hash": data_hash,
+        "genlab.seed": str(params.seed),
+        "mlflow.source.git.commit": git_commit(),
+    }
+    if description:
+        tags["mlflow.note.content"] = description
+    return tags
+
+
+def make_logger(params: Params, family: str, run_name: str, tags: dict[str, str]):
+    """Lightning's own MLflow logger, with URI and artifact location always explicit."""
+    from lightning.pytorch.loggers import MLFlowLogger
+
+    uri = resolve_tracking_uri(params.tracking)
+    return MLFlowLogger(
+        experiment_name=experiment_name(params.tracking, family),
+        run_name=run_name,
+        tracking_uri=uri,
+        tags=tags,
+        artifact_location=artifact_location(params.tracking, uri),
+        log_model=False,
+    )
+
+
+def client(params: Params):
+    """An MlflowClient on the resolved store (for stages that add to an existing run)."""
+    from mlflow.tracking import MlflowClient
+
+    return MlflowClient(resolve_tracking_uri(params.tracking))
