@@ -17,8 +17,11 @@ $(VENV)/.installed: pyproject.toml
 	$(BIN)/python -m pip install --quiet -e ".[dev]"
 	touch $@
 
+# Stages call `python`: with the venv first on PATH they run in the project's environment.
+export PATH := $(CURDIR)/$(BIN):$(PATH)
+
 repro: setup
-	$(BIN)/dvc repro
+	dvc repro
 
 test: setup
 	$(BIN)/python -m pytest

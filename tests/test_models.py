@@ -6,7 +6,7 @@ import numpy as np
 import torch
 
 from genlab.config import ModelConfig
-from genlab.models import CNN1d, legendre_features, build_model
+from genlab.models import CNN1d, build_model, legendre_features
 
 
 def test_legendre_features_match_numpy():

@@ -1,0 +1,181 @@
+"""The real `dvc repro` on tiny params, in a temporary copy of the repository.
+
+Checks what a user relies on: the three stages run, a second repro does nothing, a training
+param reruns only what depends on it, `dvc exp run -S` works, metrics land in DVC and MLflow,
+and bad input fails early with one clear message and leaves earlier outputs untouched.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from tests.conftest import ROOT, tiny_raw
+
+pytestmark = pytest.mark.slow
+BIN = Path(sys.executable).parent
+
+
+def _sh(args: list[str], cwd: Path, check: bool = True, env: dict | None = None):
+    full_env = {**os.environ, "PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}", **(env or {})}
+    full_env.pop("MLFLOW_TRACKING_URI", None) if "MLFLOW_TRACKING_URI" not in (env or {}) else None
+    proc = subprocess.run(args, cwd=cwd, capture_output=True, text=True, env=full_env, timeout=600)
+    if check and proc.returncode != 0:
+        raise AssertionError(f"{args} failed ({proc.returncode}):\n{proc.stdout}\n{proc.stderr}")
+    return proc
+
+
+def _write_params(repo: Path, raw: dict) -> None:
+    (repo / "params.yaml").write_text(yaml.safe_dump(raw, sort_keys=False))
+
+
+@pytest.fixture(scope="module")
+def repo(tmp_path_factory) -> Path:
+    """A git+DVC copy of the project (tracked and new files), with tiny params, reproduced once."""
+    dst = tmp_path_factory.mktemp("repo")
+    files = subprocess.run(
+        ["git", "ls-files", "--cached", "--others", "--exclude-standard"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.split()
+    for rel in files:
+        src = ROOT / rel
+        if src.is_file() and not rel.startswith(("data/", "models/", "metrics/", "plots/")):
+            (dst / rel).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(src, dst / rel)
+    (dst / "dvc.lock").unlink(missing_ok=True)
+    raw = tiny_raw()
+    raw["data"]["name"] = "mnist1d"
+    _write_params(dst, raw)
+    _sh(["git", "init", "-q", "-b", "main"], dst)
+    _sh(["git", "-c", "user.email=t@t", "-c", "user.name=t", "add", "-A"], dst)
+    _sh(["git", "-c", "user.email=t@t", "-c", "user.name=t", "commit", "-qm", "tiny"], dst)
+    out = _sh(["dvc", "repro"], dst)
+    assert "Running stage 'evaluate'" in out.stdout
+    return dst
+
+
+def test_repro_writes_metrics_and_plots(repo):
+    metrics = json.loads((repo / "metrics/evaluate.json").read_text())
+    assert metrics["status"] == "ok"
+    for key in ("train/loss", "val/loss", "test/loss", "train/acc", "test/acc", "gap/loss"):
+        assert isinstance(metrics[key], float)
+    assert metrics["gap/loss"] == pytest.approx(metrics["test/loss"] - metrics["train/loss"])
+    assert (repo / "plots/evaluate/learning_curve.png").stat().st_size > 1000
+    history = (repo / "plots/train/history.csv").read_text().splitlines()
+    assert history[0].startswith("epoch,updates,time_s,train/loss")
+    shown = _sh(["dvc", "metrics", "show", "--json"], repo).stdout
+    assert "test/loss" in shown
+
+
+def test_mlflow_run_has_params_curves_and_artifacts(repo):
+    from mlflow.tracking import MlflowClient
+
+    client = MlflowClient(f"sqlite:///{repo / 'mlflow.db'}")
+    exp = client.get_experiment_by_name("genlab/train")
+    runs = client.search_runs([exp.experiment_id])
+    assert len(runs) == 1
+    run = runs[0]
+    record = json.loads((repo / "models/train.json").read_text())
+    assert run.info.run_id == record["run_id"]
+    assert run.info.run_name.startswith("mlp16-mnist1d-adam-lr0.01-bs32-seed42")
+    assert run.data.params["train.optimizer.lr"] == "0.01"
+    assert run.data.tags["genlab.seed"] == "42" and len(run.data.tags["genlab.data_hash"]) == 64
+    assert run.data.tags["genlab.status"] == "ok"
+    curve = client.get_metric_history(run.info.run_id, "train/loss")
+    assert [m.step for m in curve] == list(range(record["epochs_run"]))
+    metrics = json.loads((repo / "metrics/evaluate.json").read_text())
+    assert run.data.metrics["final/test/loss"] == pytest.approx(metrics["test/loss"])
+    artifacts = {a.path for a in client.list_artifacts(run.info.run_id)}
+    assert {"learning_curve.png", "resolved_params.yaml"} <= artifacts
+
+
+def test_second_repro_does_nothing(repo):
+    out = _sh(["dvc", "repro"], repo).stdout
+    assert "Running stage" not in out
+
+
+def test_exp_run_with_a_train_param_reruns_only_train_and_evaluate(repo):
+    out = _sh(["dvc", "exp", "run", "-S", "train.optimizer.lr=0.003"], repo).stdout
+    assert "Running stage 'train'" in out and "Running stage 'evaluate'" in out
+    assert "Running stage 'prepare'" not in out
+    table = _sh(["dvc", "exp", "show", "--json"], repo).stdout
+    assert "0.003" in table
+
+
+def test_bad_param_fails_before_work_and_keeps_outputs(repo):
+    before = (repo / "metrics/evaluate.json").read_bytes()
+    raw = tiny_raw()
+    raw["data"]["name"] = "mnist1d"
+    raw["train"]["optimizer"]["lr"] = -1
+    _write_params(repo, raw)
+    try:
+        proc = _sh(["python", "pipelines/train.py"], repo, check=False)
+    finally:
+        raw["train"]["optimizer"]["lr"] = 0.01
+        _write_params(repo, raw)
+    assert proc.returncode == 2
+    assert "train.optimizer.lr = -1" in proc.stderr and "greater than 0" in proc.stderr
+    assert "Traceback" not in proc.stderr
+    assert (repo / "metrics/evaluate.json").read_bytes() == before
+
+
+def test_unreachable_tracking_server_fails_fast(repo):
+    proc = _sh(
+        ["python", "pipelines/train.py"],
+        repo,
+        check=False,
+        env={"MLFLOW_TRACKING_URI": "http://127.0.0.1:9"},
+    )
+    assert proc.returncode == 2
+    assert "unreachable" in proc.stderr and "127.0.0.1:9" in proc.stderr
+
+
+def test_corrupt_data_file_is_named(repo, tmp_path):
+    target = repo / "data/prepared/train.npz"
+    saved = tmp_path / "train.npz"
+    shutil.copy2(target, saved)
+    try:
+        target.chmod(0o644)
+        blob = bytearray(target.read_bytes())
+        blob[200] ^= 0xFF
+        target.write_bytes(bytes(blob))
+        proc = _sh(["python", "pipelines/train.py"], repo, check=False)
+    finally:
+        shutil.copy2(saved, target)
+    assert proc.returncode == 2
+    assert "train.npz" in proc.stderr and "dvc repro prepare" in proc.stderr
+
+
+def test_diverging_run_is_recorded_and_evaluate_survives(repo):
+    out = _sh(
+        [
+            "dvc",
+            "exp",
+            "run",
+            "-S",
+            "train.optimizer.name=sgd",
+            "-S",
+            "train.optimizer.lr=10",
+            "-S",
+            "data.mnist1d.num_samples=1000",
+            "-S",
+            "model.mlp.hidden=[64,64]",
+            "-S",
+            "train.early_stopping.enabled=false",
+        ],
+        repo,
+    ).stdout
+    assert "Running stage 'evaluate'" in out
+    metrics = json.loads((repo / "metrics/evaluate.json").read_text())
+    assert metrics["status"] == "diverged", metrics
+    assert "became" in metrics["reason"]
