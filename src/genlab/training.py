@@ -52,7 +52,9 @@ def accelerator(choice: str) -> str:
     """`auto` takes the GPU when present; an explicit `gpu` without one is an error."""
     if choice == "gpu" and not torch.cuda.is_available():
         raise RuntimeError("train.accelerator is 'gpu' but no CUDA device is visible: use 'auto'")
-    return "cpu" if choice == "cpu" else "auto"
+    if choice == "cpu" or not torch.cuda.is_available():
+        return "cpu"
+    return "gpu"
 
 
 def fit(
@@ -96,9 +98,10 @@ def fit(
                 check_finite=False,
             )
         )
+    accel = accelerator(t.accelerator)
     trainer = pl.Trainer(
         max_epochs=max_epochs or t.max_epochs,
-        accelerator=accelerator(t.accelerator),
+        accelerator=accel,
         devices=1,
         logger=logger if logger is not None else False,
         callbacks=callbacks,
@@ -106,7 +109,8 @@ def fit(
         enable_progress_bar=sys.stderr.isatty(),
         enable_model_summary=False,
         num_sanity_val_steps=0,
-        deterministic=True,
+        # CPU kernels here are deterministic already; the global switch only slows them down.
+        deterministic=accel != "cpu",
         log_every_n_steps=1,
     )
     trainer.fit(module, datamodule=dm)
