@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from genlab.config import ModelConfig
+from genlab.config.model import ModelConfig
 from genlab.models import CNN1d, build_model, legendre_features
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import sys
 from collections.abc import Callable
 
-from genlab.config import ConfigError
+from genlab.config.base import ConfigError
 from genlab.data.splits import DataError
 from genlab.tracking import TrackingError
 

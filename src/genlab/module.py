@@ -14,7 +14,7 @@ import lightning.pytorch as pl
 import torch
 from torch import Tensor, nn
 
-from genlab.config import OptimizerConfig, RegularizationConfig
+from genlab.config.train import OptimizerConfig, RegularizationConfig
 from genlab.data.splits import SPLIT_NAMES
 from genlab.losses import loss_fn, predict_labels
 from genlab.regularization import l1_penalty, l2_penalty, split_decay_params

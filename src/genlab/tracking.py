@@ -16,7 +16,8 @@ from pathlib import Path
 # Nothing leaves the machine: MLflow's usage telemetry is off unless a user turns it on.
 os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
 
-from genlab.config import Params, TrackingConfig  # noqa: E402
+from genlab.config import Params  # noqa: E402
+from genlab.config.tracking import TrackingConfig  # noqa: E402
 
 
 class TrackingError(RuntimeError):
@@ -118,6 +119,50 @@ def make_logger(params: Params, family: str, run_name: str, tags: dict[str, str]
         tracking_uri=uri,
         tags=tags,
         artifact_location=artifact_location(params.tracking, uri),
+        log_model=False,
+    )
+
+
+def ensure_experiment(params: Params, family: str) -> str:
+    """The id of the stage family's experiment, created (with explicit artifact root) if new."""
+    mlflow = client(params)
+    name = experiment_name(params.tracking, family)
+    exp = mlflow.get_experiment_by_name(name)
+    if exp is not None:
+        return exp.experiment_id
+    uri = resolve_tracking_uri(params.tracking)
+    return mlflow.create_experiment(name, artifact_location=artifact_location(params.tracking, uri))
+
+
+def start_run(
+    params: Params,
+    family: str,
+    run_name: str,
+    tags: dict[str, str],
+    parent_run_id: str | None = None,
+) -> str:
+    """Create a run (a parent per stage execution, or a child under one); returns its id.
+
+    Hand the id to `attach_logger` to let Lightning log a fit into it; end it with
+    `client(params).set_terminated(run_id)`.
+    """
+    tags = dict(tags)
+    if parent_run_id:
+        tags["mlflow.parentRunId"] = parent_run_id
+    run = client(params).create_run(
+        ensure_experiment(params, family), run_name=run_name, tags=tags
+    )
+    return run.info.run_id
+
+
+def attach_logger(params: Params, family: str, run_id: str):
+    """Lightning's MLflow logger writing into an existing run (e.g. a child of a study run)."""
+    from lightning.pytorch.loggers import MLFlowLogger
+
+    return MLFlowLogger(
+        experiment_name=experiment_name(params.tracking, family),
+        tracking_uri=resolve_tracking_uri(params.tracking),
+        run_id=run_id,
         log_model=False,
     )
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from genlab.config import DataConfig
+from genlab.config.data import DataConfig
 from genlab.data.splits import DataError, Splits, load_splits, save_splits
 
 __all__ = ["DataError", "Splits", "load_splits", "make_splits", "save_splits"]
