@@ -23,6 +23,7 @@ def tiny_raw() -> dict:
     raw["model"]["mlp"]["hidden"] = [16]
     raw["train"]["max_epochs"] = 4
     raw["train"]["optimizer"].update(name="adam", lr=0.01, batch_size=32)
+    # Study sections, shrunk so each study stage runs in seconds (one block per study).
     return raw
 
 

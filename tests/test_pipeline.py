@@ -8,58 +8,26 @@ and bad input fails early with one clear message and leaves earlier outputs unto
 from __future__ import annotations
 
 import json
-import os
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
-import yaml
 
-from tests.conftest import ROOT, tiny_raw
+from tests.conftest import tiny_raw
+from tests.repo_copy import make_repo_copy
+from tests.repo_copy import sh as _sh
+from tests.repo_copy import write_params as _write_params
 
 pytestmark = pytest.mark.slow
-BIN = Path(sys.executable).parent
-
-
-def _sh(args: list[str], cwd: Path, check: bool = True, env: dict | None = None):
-    full_env = {**os.environ, "PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}", **(env or {})}
-    full_env.pop("MLFLOW_TRACKING_URI", None) if "MLFLOW_TRACKING_URI" not in (env or {}) else None
-    proc = subprocess.run(args, cwd=cwd, capture_output=True, text=True, env=full_env, timeout=600)
-    if check and proc.returncode != 0:
-        raise AssertionError(f"{args} failed ({proc.returncode}):\n{proc.stdout}\n{proc.stderr}")
-    return proc
-
-
-def _write_params(repo: Path, raw: dict) -> None:
-    (repo / "params.yaml").write_text(yaml.safe_dump(raw, sort_keys=False))
 
 
 @pytest.fixture(scope="module")
 def repo(tmp_path_factory) -> Path:
-    """A git+DVC copy of the project (tracked and new files), with tiny params, reproduced once."""
-    dst = tmp_path_factory.mktemp("repo")
-    files = subprocess.run(
-        ["git", "ls-files", "--cached", "--others", "--exclude-standard"],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout.split()
-    for rel in files:
-        src = ROOT / rel
-        if src.is_file() and not rel.startswith(("data/", "models/", "metrics/", "plots/")):
-            (dst / rel).parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(src, dst / rel)
-    (dst / "dvc.lock").unlink(missing_ok=True)
+    """A git+DVC copy of the project with tiny params, reproduced once."""
     raw = tiny_raw()
     raw["data"]["name"] = "mnist1d"
-    _write_params(dst, raw)
-    _sh(["git", "init", "-q", "-b", "main"], dst)
-    _sh(["git", "-c", "user.email=t@t", "-c", "user.name=t", "add", "-A"], dst)
-    _sh(["git", "-c", "user.email=t@t", "-c", "user.name=t", "commit", "-qm", "tiny"], dst)
-    out = _sh(["dvc", "repro"], dst)
+    dst = make_repo_copy(tmp_path_factory.mktemp("repo"), raw)
+    out = _sh(["dvc", "repro", "evaluate"], dst)
     assert "Running stage 'evaluate'" in out.stdout
     return dst
 
@@ -100,12 +68,12 @@ def test_mlflow_run_has_params_curves_and_artifacts(repo):
 
 
 def test_second_repro_does_nothing(repo):
-    out = _sh(["dvc", "repro"], repo).stdout
+    out = _sh(["dvc", "repro", "evaluate"], repo).stdout
     assert "Running stage" not in out
 
 
 def test_exp_run_with_a_train_param_reruns_only_train_and_evaluate(repo):
-    out = _sh(["dvc", "exp", "run", "-S", "train.optimizer.lr=0.003"], repo).stdout
+    out = _sh(["dvc", "exp", "run", "evaluate", "-S", "train.optimizer.lr=0.003"], repo).stdout
     assert "Running stage 'train'" in out and "Running stage 'evaluate'" in out
     assert "Running stage 'prepare'" not in out
     table = _sh(["dvc", "exp", "show", "--json"], repo).stdout
@@ -162,6 +130,7 @@ def test_diverging_run_is_recorded_and_evaluate_survives(repo):
             "dvc",
             "exp",
             "run",
+            "evaluate",
             "-S",
             "train.optimizer.name=sgd",
             "-S",
