@@ -6,7 +6,7 @@ BIN    := $(VENV)/bin
 # range in pyproject.toml never pulls a multi-GB CUDA build; GPU users keep the torch they have.
 TORCH_CPU ?= torch==2.13.0
 
-.PHONY: setup repro test lint bench clean-venv
+.PHONY: setup browser repro test lint bench clean-venv
 
 setup: $(VENV)/.installed
 
@@ -23,7 +23,13 @@ export PATH := $(CURDIR)/$(BIN):$(PATH)
 repro: setup
 	dvc repro
 
-test: setup
+# Headless Chromium (Debian's package) for the report's browser test.
+browser:
+	@command -v chromium >/dev/null 2>&1 || { \
+		echo "installing Debian's chromium for the report's browser test"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium >/dev/null; }
+
+test: setup browser
 	$(BIN)/python -m pytest
 
 lint: setup

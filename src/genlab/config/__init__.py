@@ -17,6 +17,7 @@ from genlab.config.base import ConfigError, Strict
 from genlab.config.biasvar import BiasVarConfig
 from genlab.config.data import DataConfig
 from genlab.config.diagnosis import DiagnosisConfig
+from genlab.config.losses import LossExamplesConfig
 from genlab.config.lr_range import LrRangeConfig
 from genlab.config.model import ModelConfig
 from genlab.config.optimizers import OptimizersConfig
@@ -36,6 +37,7 @@ class Params(Strict):
     train: TrainConfig = TrainConfig()
     tracking: TrackingConfig = TrackingConfig()
     # one section per study stage (see dvc.yaml); each stage reads its own
+    losses: LossExamplesConfig = LossExamplesConfig()
     optimizers: OptimizersConfig = OptimizersConfig()
     lr_range: LrRangeConfig = LrRangeConfig()
     polyfit: PolyfitConfig = PolyfitConfig()

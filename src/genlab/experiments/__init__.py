@@ -1,0 +1,1 @@
+"""Studies: one module per experiment stage, testable without DVC."""
