@@ -1,0 +1,20 @@
+"""Stage `report`: the self-contained HTML report, built only from the pipeline's outputs.
+
+Run: `dvc repro report`, then open report/index.html (works offline: one file plus img/).
+"""
+
+from genlab.cli import run_stage
+from genlab.paths import project_root
+from genlab.report import render
+from genlab.report_sections import SECTIONS
+
+
+def main() -> None:
+    root = project_root()
+    index = render(root, SECTIONS, root / "report")
+    shown = sum((root / s.metrics).is_file() for s in SECTIONS)
+    print(f"report: {index.relative_to(root)} with {shown}/{len(SECTIONS)} sections")
+
+
+if __name__ == "__main__":
+    run_stage("report", main)
