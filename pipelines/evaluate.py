@@ -2,9 +2,9 @@
 
 Run: `dvc repro evaluate`; then `dvc metrics show`, `dvc plots show`.
 Reads: params `model`, `train.loss`, `train.eval_batch_size`, `tracking`; data/prepared; models/.
-Writes: metrics/evaluate.json (final train/val/test loss and accuracy, gap, status),
+Writes: metrics/evaluate.json (final train/val/test loss and accuracy, gap, status, diagnosis),
 plots/evaluate/ (learning curve, test confusion matrix); adds `final/*` metrics, the figure and
-the resolved config to the training run in MLflow.
+the diagnosis tags (`genlab.diagnosis`, `genlab.diagnosis_reason`) to the training run in MLflow.
 """
 
 import csv
@@ -15,6 +15,7 @@ import torch
 from genlab.cli import run_stage
 from genlab.config import load_params
 from genlab.data import load_splits
+from genlab.diagnosis import diagnose, known_baseline, tag_run
 from genlab.evaluation import evaluate_splits, predictions
 from genlab.outputs import read_json, write_csv, write_json
 from genlab.plotting import learning_curves
@@ -56,6 +57,9 @@ def main() -> None:
             )
     else:
         metrics["reason"] = run["reason"]
+    baseline, source = known_baseline(splits.info)
+    diagnosis = diagnose(metrics, baseline, params.diagnosis, source)
+    metrics.update(diagnosis.as_metrics())
     write_json(METRICS, metrics)
     fig = learning_curves(history, PLOTS / "learning_curve.png", title=run["run_name"])
 
@@ -64,8 +68,12 @@ def main() -> None:
         if isinstance(value, float):
             mlflow.log_metric(run["run_id"], f"final/{key}", value)
     mlflow.log_artifact(run["run_id"], str(fig))
+    tag_run(mlflow, run["run_id"], diagnosis)
     summary = ", ".join(f"{k} {v:.4f}" for k, v in metrics.items() if isinstance(v, float))
-    print(f"evaluate: {run['run_name']}: {metrics['status']}; {summary or run.get('reason')}")
+    print(
+        f"evaluate: {run['run_name']}: {metrics['status']}; {summary or run.get('reason')}; "
+        f"diagnosis {diagnosis.label}"
+    )
 
 
 if __name__ == "__main__":

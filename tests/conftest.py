@@ -24,6 +24,27 @@ def tiny_raw() -> dict:
     raw["train"]["max_epochs"] = 4
     raw["train"]["optimizer"].update(name="adam", lr=0.01, batch_size=32)
     # Study sections, shrunk so each study stage runs in seconds (one block per study).
+    # regularization: every variant, on a handful of samples and epochs
+    raw["regularization"].update(n_train=80, max_epochs=4, patience=1)
+    # tune / train_best: 4 tiny trials of 3 epochs on the gaussians, pruning after 1 trial
+    raw["tune"].update(data="gaussians", max_epochs=3, n_trials=4)
+    raw["tune"]["sampler"]["n_startup_trials"] = 2
+    raw["tune"]["pruner"].update(n_startup_trials=1, n_warmup_steps=1)
+    # optimizers: every variant, 3 epochs on the 120 gaussian samples (SGD: 120 updates/epoch)
+    raw["optimizers"].update(dataset="gaussians", hidden=[8], max_epochs=3, batch_size=16)
+    # lr_range: 2 batch sizes x 2 seeds, 30-step range tests, 2 epochs; GPU search 2 trials
+    raw["lr_range"].update(
+        dataset="gaussians", hidden=[8], batch_sizes=[8, 32], seeds=[1, 2], num_training=30
+    )
+    raw["lr_range"].update(epochs=2, max_batch_size={"enabled": True, "max_trials": 2})
+    # polyfit: degrees 1, 2, 4, 20 (the curve degrees stay), 15 GD epochs; biasvar: K=12
+    raw["polyfit"].update(degrees=[2], n_test=500)
+    raw["polyfit"]["gd"]["max_epochs"] = 15
+    raw["biasvar"]["draws"] = 12  # models per level; few levels, short training below
+    raw["biasvar"]["regression"].update(degrees=[0, 3, 8], widths=[2, 8], grid_points=21)
+    raw["biasvar"]["regression"]["mlp"].update(epochs=[5, 40], epoch_sweep_width=8)
+    raw["biasvar"]["classification"].update(widths=[1, 4], test_points=50, n_train=30)
+    raw["biasvar"]["classification"]["mlp"].update(epochs=[2, 20], epoch_sweep_width=4)
     return raw
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 import time
+from collections.abc import Callable
 
 import lightning.pytorch as pl
 import torch
@@ -71,6 +72,8 @@ class GenLabModule(pl.LightningModule):
         )
         self.history: list[dict[str, float]] = []
         self.diverged: str | None = None
+        # Applied to training batches only (data augmentation); evaluation never sees it.
+        self.train_transform: Callable[[Tensor], Tensor] | None = None
         self._sums: dict[str, list[float]] = {}
         self._t0 = time.perf_counter()
 
@@ -94,6 +97,8 @@ class GenLabModule(pl.LightningModule):
         wrapper (step counting for max_steps, the LR finder) and its scheduler configs.
         """
         x, y = batch
+        if self.train_transform is not None:
+            x = self.train_transform(x)
         opt = self.optimizers()
         loss = self.objective(self.net(x), y)
         opt.zero_grad(set_to_none=True)

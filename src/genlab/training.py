@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -64,10 +65,18 @@ def fit(
     checkpoint_dir: str | Path | None = None,
     extra_callbacks: list[pl.Callback] | None = None,
     max_epochs: int | None = None,
+    train_transform: Callable[[torch.Tensor], torch.Tensor] | None = None,
 ) -> FitResult:
-    """Seed everything from params.seed, train, and restore the epoch with the best val/loss."""
+    """Seed everything from params.seed, train, and restore the epoch with the best val/loss.
+
+    `train_transform` (e.g. data augmentation) maps each training batch's inputs; the per-epoch
+    evaluation of train/val/test never goes through it.
+    """
+    if params.train.torch_threads:
+        torch.set_num_threads(params.train.torch_threads)
     pl.seed_everything(params.seed, workers=True, verbose=False)
     module = build_module(params, splits)
+    module.train_transform = train_transform
     t = params.train
     dm = SplitsDataModule(
         splits,

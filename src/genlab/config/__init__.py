@@ -86,6 +86,8 @@ def _format(err: ValidationError, source: str) -> str:
             lines.append(f"  {key}: unknown key (check the spelling against params.yaml's schema)")
         elif e["type"] == "missing":
             lines.append(f"  {key}: required but missing")
+        elif not e["loc"]:  # a cross-section rule: the input is the whole file, not worth echoing
+            lines.append(f"  {msg}")
         else:
             lines.append(f"  {key} = {e.get('input')!r}: {msg}")
     return "\n".join(lines)

@@ -2,8 +2,35 @@
 
 from __future__ import annotations
 
-from genlab.config.base import Strict
+from typing import Annotated, Literal
+
+from pydantic import Field
+
+from genlab.config.base import PosInt, Strict
+from genlab.config.train import OptimizerName
+
+# Classification data the GD studies can generate in-process (knobs from `data.<name>`).
+StudyDataset = Literal["digits", "mnist1d", "gaussians"]
+LearningRate = Annotated[float, Field(gt=0, le=10)]
+# torch intra-op threads for the study's process; 0 keeps torch's default (one per core).
+Threads = Annotated[int, Field(ge=0, le=256)]
 
 
 class OptimizersConfig(Strict):
-    """Placeholder: filled in by the work on this study."""
+    """Every variant trains the same MLP on the same data from the same seed for `max_epochs`;
+    only the update rule, its samples per update and its learning rate differ."""
+
+    dataset: StudyDataset = "digits"
+    hidden: list[PosInt] = [64]
+    max_epochs: PosInt = 15
+    batch_size: Annotated[int, Field(ge=2)] = 32  # B of minibatch, momentum, adam, adamw
+    momentum: Annotated[float, Field(gt=0, lt=1)] = 0.9
+    # optimizer name (as in train.optimizer.name) -> its learning rate; one run per entry
+    variants: Annotated[dict[OptimizerName, LearningRate], Field(min_length=1)] = {
+        "gd": 0.5,
+        "sgd": 0.01,
+        "minibatch": 0.5,
+        "momentum": 0.05,
+        "adam": 0.003,
+    }
+    torch_threads: Threads = 1

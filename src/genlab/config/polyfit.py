@@ -1,9 +1,50 @@
-"""Params of the `polyfit` study (under/overfitting over polynomial degree)."""
+"""Params of the `polyfit` study: under- and overfitting over the polynomial degree.
+
+The data are `data.poly`'s (true f, noise, train/val sizes, x range); this section picks the
+degrees, the size of the fresh test sample and the gradient-descent budget.
+"""
 
 from __future__ import annotations
 
-from genlab.config.base import Strict
+from typing import Annotated
+
+from pydantic import Field, field_validator
+
+from genlab.config.base import PosInt, Strict
+from genlab.config.train import OptimizerName
+
+Degree = Annotated[int, Field(ge=0, le=60)]
+
+
+def distinct(values: list, what: str = "values") -> list:
+    """Sweep lists: at least one entry, none repeated."""
+    if not values:
+        raise ValueError(f"must list at least one of the {what}")
+    if len(set(values)) != len(values):
+        raise ValueError(f"repeats an entry; list each of the {what} once")
+    return values
+
+
+class PolyfitGd(Strict):
+    """Gradient descent through `genlab.training.fit` (model poly, loss mse), fixed budget."""
+
+    optimizer: OptimizerName = "gd"
+    lr: Annotated[float, Field(gt=0, le=10)] = 0.5
+    max_epochs: PosInt = 100
 
 
 class PolyfitConfig(Strict):
-    """Placeholder: filled in by the work on this study."""
+    degrees: list[Degree] = list(range(1, 21))
+    curve_degrees: list[Degree] = [1, 4, 20]
+    n_test: Annotated[int, Field(ge=100)] = 5000
+    gd: PolyfitGd = PolyfitGd()
+    torch_threads: Annotated[int, Field(ge=1, le=64)] = 1
+
+    @field_validator("degrees", "curve_degrees")
+    @classmethod
+    def _distinct(cls, values: list[int]) -> list[int]:
+        return distinct(values, "degrees")
+
+    def sweep(self) -> list[int]:
+        """The degrees fitted: `degrees` plus the curve degrees, which are always included."""
+        return sorted(set(self.degrees) | set(self.curve_degrees))

@@ -58,6 +58,9 @@ class TrainConfig(Strict):
     early_stopping: EarlyStoppingConfig = EarlyStoppingConfig()
     accelerator: Literal["auto", "cpu", "gpu"] = "auto"
     eval_batch_size: PosInt = 4096
+    # CPU threads for torch; 0 leaves torch's default (one per core). Small models often run
+    # faster on one thread: per-op thread synchronisation costs more than the arithmetic.
+    torch_threads: Annotated[int, Field(ge=0, le=256)] = 0
 
     @model_validator(mode="after")
     def _decay_needs_a_decoupled_optimizer(self) -> TrainConfig:

@@ -1,9 +1,108 @@
-"""Params of the `tune` Optuna study and the `train_best` retrain."""
+"""Params of the `tune` Optuna study and the `train_best` retrain.
+
+The search space, the objective and the base training config (`data.<name>`, `model.<name>`,
+`train`, `seed`) define what a trial's value means; their hash names the study, so changing any
+of them starts a new study while `n_trials`, `n_workers`, `storage`, the sampler's startup and
+the pruner only change how the same study proceeds (see genlab.experiments.tuning.study_name).
+"""
 
 from __future__ import annotations
 
-from genlab.config.base import Strict
+from typing import Annotated, Literal
+
+from pydantic import Field, field_validator, model_validator
+
+from genlab.config.base import PosFloat, PosInt, Strict
+from genlab.config.data import DatasetName
+
+Probability = Annotated[float, Field(ge=0, lt=1)]
+
+
+def _ordered(pair: tuple) -> tuple:
+    if not pair[0] < pair[1]:
+        raise ValueError(f"low ({pair[0]}) must be below high ({pair[1]})")
+    return pair
+
+
+class SpaceConfig(Strict):
+    """Ranges searched, each [low, high]: `lr` and `strength` log-uniform, `batch_size` powers
+    of two, `dropout` uniform."""
+
+    lr: tuple[Annotated[float, Field(gt=0, le=10)], Annotated[float, Field(gt=0, le=10)]] = (
+        1e-4,
+        1e-1,
+    )
+    batch_size: tuple[PosInt, PosInt] = (16, 256)
+    penalty: Literal["l2", "weight_decay", "l1"] = "l2"
+    strength: tuple[PosFloat, PosFloat] = (1e-6, 1e-2)
+    dropout: tuple[Probability, Probability] | None = None
+
+    @field_validator("lr", "strength", "dropout")
+    @classmethod
+    def _low_below_high(cls, pair: tuple | None) -> tuple | None:
+        return pair if pair is None else _ordered(pair)
+
+    @field_validator("batch_size")
+    @classmethod
+    def _powers_of_two(cls, pair: tuple[int, int]) -> tuple[int, int]:
+        for b in pair:
+            if b & (b - 1):
+                raise ValueError(f"{b} is not a power of two (e.g. 16, 32, 64)")
+        return _ordered(pair)
+
+
+class SamplerConfig(Strict):
+    """TPE, seeded from the top-level `seed`; the first trials are drawn at random."""
+
+    n_startup_trials: PosInt = 5
+
+
+class PrunerConfig(Strict):
+    """Stops unpromising trials early from their per-epoch validation metric."""
+
+    name: Literal["median", "hyperband", "none"] = "median"
+    n_startup_trials: Annotated[int, Field(ge=0)] = 2  # median: trials finished before pruning
+    n_warmup_steps: Annotated[int, Field(ge=0)] = 1  # median: epochs before a trial is judged
+    min_resource: PosInt = 1  # hyperband: epochs of the first rung
+    reduction_factor: Annotated[int, Field(ge=2)] = 3  # hyperband
+
+
+class TrainBestConfig(Strict):
+    """The retrain of the winning configuration (stage `train_best`)."""
+
+    # null: as many epochs as each trial had, which replays the best trial exactly
+    max_epochs: PosInt | None = None
 
 
 class TuneConfig(Strict):
-    """Placeholder: filled in by the work on this study."""
+    data: DatasetName = "mnist1d"
+    model: Literal["mlp", "poly", "cnn1d"] = "mlp"
+    loss: Literal["bce", "ce", "mse"] = "ce"
+    metric: Literal["val/loss", "val/acc"] = "val/loss"
+    max_epochs: PosInt = 10
+    n_trials: PosInt = 16
+    n_workers: Annotated[int, Field(ge=1, le=64)] = 1
+    torch_threads: Annotated[int, Field(ge=1, le=256)] = 1
+    storage: Annotated[str, Field(min_length=1)] = "studies/optuna.journal"
+    study_name: Annotated[str, Field(min_length=1, pattern=r"^[A-Za-z0-9_.\-]+$")] = "auto"
+    space: SpaceConfig = SpaceConfig()
+    sampler: SamplerConfig = SamplerConfig()
+    pruner: PrunerConfig = PrunerConfig()
+    train_best: TrainBestConfig = TrainBestConfig()
+
+    @model_validator(mode="after")
+    def _consistent(self) -> TuneConfig:
+        if self.metric == "val/acc" and self.loss == "mse":
+            raise ValueError("metric 'val/acc' needs a classification loss (ce or bce), not 'mse'")
+        if self.space.dropout is not None and self.model == "poly":
+            raise ValueError("space.dropout: model 'poly' has no dropout; set it to null")
+        if self.pruner.name == "median" and self.pruner.n_warmup_steps >= self.max_epochs:
+            raise ValueError(
+                f"pruner.n_warmup_steps ({self.pruner.n_warmup_steps}) must be below max_epochs "
+                f"({self.max_epochs}), or no trial could ever be pruned"
+            )
+        return self
+
+    @property
+    def direction(self) -> str:
+        return "maximize" if self.metric == "val/acc" else "minimize"

@@ -1,0 +1,106 @@
+"""Stage `train_best`: retrain the study's winning configuration and report test metrics once.
+
+Run: `dvc repro train_best` (runs `tune` first when the study is stale).
+Reads: best_params.yaml (from tune); params `seed`, `data`, `model`, `train`, `tracking`,
+`diagnosis`, `tune.torch_threads`, `tune.train_best`.
+Writes: tuned/model.ckpt (the epoch with the best val/loss), metrics/train_best.json (train/val/
+test loss and accuracy, gap, diagnosis, the study's value for comparison), plots/train_best/
+(per-epoch history, learning curve); an MLflow run in genlab/train_best tagged with the study,
+the trial and the diagnosis.
+"""
+
+from pathlib import Path
+
+import yaml
+
+from genlab.cli import run_stage
+from genlab.config import as_flat_dict, load_params
+from genlab.data import make_splits
+from genlab.diagnosis import diagnose, known_baseline, tag_run
+from genlab.evaluation import evaluate_splits
+from genlab.experiments.tuning import data_hash, retrain_params
+from genlab.outputs import write_csv, write_json
+from genlab.plotting import learning_curves
+from genlab.tracking import (
+    check_tracking,
+    describe_run,
+    make_logger,
+    resolve_tracking_uri,
+    run_tags,
+)
+from genlab.training import fit
+
+BEST, MODEL_DIR = Path("best_params.yaml"), "tuned"
+METRICS, PLOTS = "metrics/train_best.json", Path("plots/train_best")
+
+
+def read_best(path: Path) -> dict:
+    fix = "run `dvc repro tune`"
+    if not path.is_file():
+        raise FileNotFoundError(f"{path} (the study's best configuration) is missing: {fix}")
+    try:
+        best = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as err:
+        raise ValueError(f"{path} is not valid YAML ({err}): {fix}") from None
+    if not isinstance(best, dict) or not isinstance(best.get("overrides"), dict):
+        raise ValueError(f"{path} has no 'overrides' mapping: {fix}")
+    return best
+
+
+def main() -> None:
+    params = load_params()
+    best = read_best(BEST)
+    variant = retrain_params(params, best)
+    check_tracking(resolve_tracking_uri(params.tracking))
+    splits = make_splits(variant.data, variant.seed)
+
+    name = describe_run(variant)
+    tags = {
+        **run_tags(variant, "train_best", data_hash(splits)),
+        "optuna.study": str(best.get("study")),
+        "optuna.best_trial": str(best.get("trial")),
+    }
+    logger = make_logger(variant, "train_best", name, tags)
+    logger.log_hyperparams(as_flat_dict(variant))
+    result = fit(variant, splits, logger=logger, checkpoint_dir=MODEL_DIR)
+
+    mlflow, run_id = logger.experiment, logger.run_id
+    metrics: dict = {
+        "study": best.get("study"),
+        "trial": best.get("trial"),
+        "status": result.status,
+        "epochs_run": result.epochs_run,
+        "best_epoch": result.best_epoch,
+        f"study/{best.get('metric', 'val/loss')}": best.get("value"),
+    }
+    if result.status == "ok":  # the test split, measured once, for this one configuration
+        metrics.update(evaluate_splits(result.module, splits, variant.train.eval_batch_size))
+        for key, value in metrics.items():
+            if isinstance(value, float) and "/" in key and not key.startswith("study/"):
+                mlflow.log_metric(run_id, f"final/{key}", value)
+    else:
+        metrics["reason"] = result.reason
+        mlflow.set_tag(run_id, "genlab.diverged_reason", result.reason)
+    mlflow.set_tag(run_id, "genlab.status", result.status)
+    baseline, source = known_baseline(splits.info)
+    diagnosis = diagnose(metrics, baseline, params.diagnosis, source)
+    metrics.update(diagnosis.as_metrics())
+    tag_run(mlflow, run_id, diagnosis)
+    write_json(METRICS, metrics)
+    write_csv(PLOTS / "history.csv", result.history)
+    fig = learning_curves(result.history, PLOTS / "learning_curve.png", title=f"{name} (tuned)")
+    mlflow.log_artifact(run_id, str(fig))
+    mlflow.log_artifact(run_id, str(BEST))
+    mlflow.set_terminated(run_id, "FINISHED" if result.status == "ok" else "FAILED")
+    scores = ", ".join(
+        f"{k} {metrics[k]:.4f}" for k in ("val/loss", "test/loss", "test/acc") if k in metrics
+    )
+    print(
+        f"train_best: {name} (study {best.get('study')}, trial {best.get('trial')}): "
+        f"{result.status} after {result.epochs_run} epochs; {scores or result.reason}; "
+        f"diagnosis {diagnosis.label} (MLflow run {run_id})"
+    )
+
+
+if __name__ == "__main__":
+    run_stage("train_best", main)

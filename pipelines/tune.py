@@ -1,0 +1,104 @@
+"""Stage `tune`: an Optuna study over learning rate, batch size and λ, pruned, resumable.
+
+Run: `dvc repro tune` (kill it and rerun: the study resumes), then browse it with
+`optuna-dashboard studies/optuna.journal` or `mlflow ui` (experiment genlab/tune).
+Reads: params `seed`, `data`, `model`, `train`, `tracking`, `tune`.
+Writes: best_params.yaml (the winning overrides, read by train_best), metrics/tune.json,
+plots/tune/ (trials, optimization history, importances, LR × batch size); one MLflow parent run
+per execution with a child run per trial. The study itself lives in tune.storage (not a DVC
+output: it must survive reruns).
+"""
+
+import time
+from pathlib import Path
+
+import yaml
+
+from genlab.cli import run_stage
+from genlab.config import Params, load_params
+from genlab.data import make_splits
+from genlab.experiments import tuning
+from genlab.experiments import tuning_plots as tp
+from genlab.outputs import write_atomic, write_csv, write_json
+from genlab.tracking import check_tracking, client, resolve_tracking_uri
+
+BEST, METRICS, PLOTS = "best_params.yaml", "metrics/tune.json", Path("plots/tune")
+
+
+def main() -> None:
+    t0 = time.perf_counter()
+    params = load_params()
+    tuning.check_space(params)
+    check_tracking(resolve_tracking_uri(params.tracking))
+    base = tuning.base_params(params)
+    splits = make_splits(base.data, params.seed)
+
+    result = tuning.run_study(params, splits)
+    try:
+        publish(params, result, t0)
+    except BaseException:
+        client(params).set_terminated(result.parent_run_id, "FAILED")
+        raise
+
+
+def publish(params: Params, result: tuning.StudyResult, t0: float) -> None:
+    """Outputs, figures and the parent run's summary; nothing is written if none completed."""
+    tune, study = params.tune, result.study
+    best = tuning.best_params_doc(params, study)  # raises (nothing written) if none completed
+    rows = tp.trial_rows(study, tune)
+    per_bs = tp.best_lr_per_batch(rows, tune.direction)
+    slope = tp.loglog_slope([(b["batch_size"], b["lr"]) for b in per_bs])
+    imp = tp.importances(study, params.seed)
+    counts = {s: sum(r["status"] == s for r in rows) for s in tuning.STATUS_NAMES}
+    epochs = sum(r["epochs"] for r in rows if r["status"] != "interrupted")
+    metrics = {
+        "study": result.name,
+        "metric": tune.metric,
+        "direction": tune.direction,
+        "best_value": best["value"],
+        "best_trial": best["trial"],
+        "best": best["hyperparameters"],
+        "trials": counts,
+        "new_trials": result.new_trials,
+        "epochs_trained": epochs,
+        "epochs_fraction": epochs / (tune.max_epochs * max(1, len(rows) - counts["interrupted"])),
+        "importance": imp,
+        "best_lr_vs_batch_slope": slope,  # d log(best lr) / d log(batch size)
+        "batch_sizes_with_complete_trials": len(per_bs),
+    }
+
+    header = (
+        f"# Written by `dvc repro tune` (study {result.name}, {result.storage}): the trial with "
+        f"the best {tune.metric}.\n# train_best trains params.yaml + `overrides`. Do not edit.\n"
+    )
+    write_atomic(BEST, header + yaml.safe_dump(best, sort_keys=False))
+    write_json(METRICS, metrics)
+    write_csv(PLOTS / "trials.csv", rows)
+    write_csv(PLOTS / "history.csv", tp.history_rows(rows, tune.direction))
+    write_csv(PLOTS / "landscape.csv", [r for r in rows if r["status"] == "complete"])
+    write_csv(PLOTS / "best_lr_per_batch.csv", per_bs)
+    write_csv(PLOTS / "importances.csv", [{"param": k, "importance": v} for k, v in imp.items()])
+    figures = [
+        tp.history_figure(rows, tune.metric, tune.direction, PLOTS / "optimization_history.png"),
+        tp.importance_figure(imp, PLOTS / "param_importances.png"),
+        tp.landscape_figure(rows, tune.metric, tune.direction, slope, PLOTS / "lr_batch.png"),
+    ]
+
+    mlflow, parent = client(params), result.parent_run_id
+    for path in (*figures, Path(BEST)):
+        mlflow.log_artifact(parent, str(path))
+    mlflow.log_metric(parent, "best/" + tune.metric, best["value"])
+    mlflow.log_metric(parent, "epochs_trained", epochs)
+    mlflow.set_tag(parent, "optuna.best_trial", str(best["trial"]))
+    mlflow.set_terminated(parent, "FINISHED")
+    hp = ", ".join(f"{k} {v:.3g}" for k, v in best["hyperparameters"].items())
+    print(
+        f"tune: {result.name}: {result.new_trials} new trial(s), {counts['complete']} complete / "
+        f"{counts['pruned']} pruned / {counts['diverged']} diverged; best {tune.metric} "
+        f"{best['value']:.4f} (trial {best['trial']}: {hp}); {epochs} epochs trained; "
+        f"{time.perf_counter() - t0:.0f} s (MLflow run {parent})"
+    )
+
+
+if __name__ == "__main__":
+    run_stage("tune", main)

@@ -1,0 +1,190 @@
+"""Diagnosis of a trained model from its final numbers: underfit, overfit or good fit.
+
+Why a rule and not an eyeball: the same thresholds (params `diagnosis`) judge every run in the
+project, the reasoning is stored beside the label, and the label is an MLflow tag
+(`genlab.diagnosis`), so runs can be filtered by it (`tags.genlab.diagnosis = 'overfit'`).
+
+The rule, in this order:
+1. **underfit** — the training error is far above the error no model can beat (the baseline):
+   `train error > baseline + underfit_margin`. The model cannot even fit the data it saw.
+   It takes precedence (the usual recipe: fix the bias first, then the variance); the
+   reasoning then says that the gap is large too.
+2. **overfit** — the generalization gap is large: `gap > overfit_gap`, where the gap is
+   test − train error (or `gap/loss` with `gap_measure: loss`).
+3. **good_fit** — neither.
+A run with no finite numbers is **diverged**.
+
+Errors: classification uses 1 − accuracy; regression the MSE. The baseline is the Bayes error
+(data `gaussians`) or the noise variance σ² (data `poly`) when the data records one, otherwise
+the per-task `baseline_error` in params (0 by default: a model could fit the data perfectly).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass
+
+from genlab.config.diagnosis import DiagnosisConfig
+
+LABELS = ("underfit", "overfit", "good_fit", "diverged")
+TAG, REASON_TAG = "genlab.diagnosis", "genlab.diagnosis_reason"
+_MAX_TAG_CHARS = 5000  # MLflow's tag value limit is at least this on every backend
+
+
+@dataclass(frozen=True)
+class Diagnosis:
+    """The label, the sentence that justifies it, and the numbers it was computed from."""
+
+    label: str
+    reasoning: str
+    measure: str = ""  # "error" (1 − accuracy) or "MSE"
+    train_error: float | None = None
+    baseline_error: float | None = None
+    baseline_source: str = ""
+    gap: float | None = None
+    gap_measure: str = ""
+    train_error_high: bool = False  # the underfit test alone
+    gap_large: bool = False  # the overfit test alone (both can hold; the label says which wins)
+
+    def as_metrics(self) -> dict[str, str]:
+        """The two keys written into metrics files and tables."""
+        return {"diagnosis": self.label, "diagnosis_reason": self.reasoning}
+
+    def as_tags(self) -> dict[str, str]:
+        return {TAG: self.label, REASON_TAG: self.reasoning[:_MAX_TAG_CHARS]}
+
+    def as_dict(self) -> dict[str, object]:
+        return asdict(self)
+
+
+def known_baseline(info: Mapping) -> tuple[float | None, str]:
+    """The data's own error floor from `Splits.info` / meta.json: Bayes error or noise σ²."""
+    if info.get("bayes_error") is not None:
+        return float(info["bayes_error"]), "Bayes error"
+    if info.get("irreducible_error") is not None:
+        return float(info["irreducible_error"]), "noise variance"
+    return None, ""
+
+
+def _finite(*values: float | None) -> bool:
+    return all(v is not None and math.isfinite(v) for v in values)
+
+
+def diagnose(
+    metrics: Mapping[str, object],
+    baseline_error: float | None,
+    cfg: DiagnosisConfig,
+    baseline_source: str = "",
+) -> Diagnosis:
+    """Judge one model from its final `train/*`, `test/*` (and `gap/*`) metrics.
+
+    `metrics` uses the project's names (`train/loss`, `train/acc`, `test/loss`, `test/acc`);
+    the presence of `train/acc` makes it classification. `baseline_error` is the data's known
+    floor (see `known_baseline`); `None` takes the params' `baseline_error`. A `status` other
+    than "ok", or a non-finite number, gives "diverged".
+    """
+    status = str(metrics.get("status", "ok"))
+    if status != "ok":
+        why = metrics.get("reason") or f"status {status}"
+        return Diagnosis("diverged", f"no finite numbers to judge: {why}")
+    if "train/loss" not in metrics or "test/loss" not in metrics:
+        raise ValueError(f"diagnose needs train/loss and test/loss, got keys {sorted(metrics)}")
+    m = _measures(metrics, cfg)
+    if baseline_error is None:
+        baseline_error, baseline_source = m.default_baseline, "params"
+    source = baseline_source or "given"
+    if not _finite(m.train_error, m.gap, baseline_error):
+        return Diagnosis(
+            "diverged", f"train {m.measure} {m.train_error} or gap {m.gap} is not finite"
+        )
+    under = m.train_error > baseline_error + m.margin
+    over = m.gap > m.gap_limit
+    label = "underfit" if under else "overfit" if over else "good_fit"
+    reasoning = (
+        f"train {m.measure} {m.train_error:.3f} {'>' if under else '≤'} baseline "
+        f"{baseline_error:.3f} ({source}) + {m.margin:g}; "
+        f"{m.gap_name} {m.gap:.3f} {'>' if over else '≤'} {m.gap_limit:g} → {label}"
+    )
+    if under and over:
+        reasoning += " (the gap is large too: fix the fit first)"
+    return Diagnosis(
+        label,
+        reasoning,
+        measure=m.measure,
+        train_error=m.train_error,
+        baseline_error=float(baseline_error),
+        baseline_source=source,
+        gap=m.gap,
+        gap_measure=m.gap_measure,
+        train_error_high=under,
+        gap_large=over,
+    )
+
+
+@dataclass(frozen=True)
+class _Measures:
+    measure: str
+    train_error: float
+    gap_measure: str
+    gap_name: str
+    gap: float
+    margin: float
+    gap_limit: float
+    default_baseline: float
+
+
+def _measures(metrics: Mapping[str, object], cfg: DiagnosisConfig) -> _Measures:
+    """Classification (`train/acc` present): errors are 1 − accuracy; regression: MSE."""
+    if "train/acc" in metrics:
+        c = cfg.classification
+        train_err = 1.0 - _num(metrics, "train/acc")
+        if c.gap_measure == "error":
+            gap, gap_name = (
+                (1.0 - _num(metrics, "test/acc")) - train_err,
+                "gap (test − train error)",
+            )
+        else:
+            gap, gap_name = _gap_loss(metrics), "gap/loss"
+        return _Measures(
+            "error",
+            train_err,
+            c.gap_measure,
+            gap_name,
+            gap,
+            c.underfit_margin,
+            c.overfit_gap,
+            c.baseline_error,
+        )
+    r = cfg.regression
+    return _Measures(
+        "MSE",
+        _num(metrics, "train/loss"),
+        "loss",
+        "gap/loss",
+        _gap_loss(metrics),
+        r.underfit_margin,
+        r.overfit_gap,
+        r.baseline_error,
+    )
+
+
+def _num(metrics: Mapping[str, object], key: str) -> float:
+    value = metrics.get(key)
+    return float("nan") if value is None else float(value)  # JSON null = non-finite
+
+
+def _gap_loss(metrics: Mapping[str, object]) -> float:
+    if "gap/loss" in metrics:
+        return _num(metrics, "gap/loss")
+    return _num(metrics, "test/loss") - _num(metrics, "train/loss")
+
+
+def tag_run(client, run_id: str, diagnosis: Diagnosis) -> None:
+    """Set `genlab.diagnosis` and `genlab.diagnosis_reason` on an MLflow run.
+
+    `client` is an `MlflowClient` (e.g. `genlab.tracking.client(params)`); filter in the UI
+    with `tags.genlab.diagnosis = 'overfit'`.
+    """
+    for key, value in diagnosis.as_tags().items():
+        client.set_tag(run_id, key, value)

@@ -1,0 +1,391 @@
+"""The regularization study: what each regularizer does to training and test error.
+
+One setting that clearly overfits without help (the params' model on a few hundred training
+samples, trained to near-zero training loss), then the same training with one regularizer at
+a time and with a combination. Every variant trains through `genlab.training.fit`, as one MLflow
+child run of the study's run.
+
+Which model is reported: the last epoch, because the variants share one epoch budget and the
+point is what the regularizer itself does; a variant that includes early stopping reports the
+epoch with the best val/loss, which is exactly what early stopping with restore keeps. Both
+come from the per-epoch history, measured on whole splits in eval mode.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, replace
+
+from sklearn.model_selection import train_test_split
+
+from genlab.augmentation import Augmentation, augmentation_for
+from genlab.config import ConfigError, Params, as_flat_dict, with_overrides
+from genlab.config.regularization_study import RegularizationStudyConfig
+from genlab.data.splits import Splits
+from genlab.diagnosis import Diagnosis, diagnose, known_baseline, tag_run
+from genlab.regularization import fraction_near_zero
+
+STAGE = "regularization"
+SPLIT_KEYS = ("train/loss", "val/loss", "test/loss", "train/acc", "val/acc", "test/acc")
+
+
+@dataclass
+class VariantPlan:
+    """One variant, validated before any training: its params and its training-time extras."""
+
+    name: str
+    regularizers: list[str]
+    params: Params
+    description: str
+    augmentation: Augmentation | None = None
+
+    @property
+    def early_stopping(self) -> bool:
+        return "early_stopping" in self.regularizers
+
+
+@dataclass
+class VariantResult:
+    plan: VariantPlan
+    status: str
+    history: list[dict[str, float]]
+    final: dict[str, float]
+    reported_epoch: int
+    best_epoch: int
+    epochs_run: int
+    near_zero: float
+    diagnosis: Diagnosis
+    reason: str = ""  # why it diverged, when it did
+    run_id: str = ""
+
+
+def regularizers_of(variant: str, cfg: RegularizationStudyConfig) -> list[str]:
+    if variant == "none":
+        return []
+    if variant == "combined":
+        return list(cfg.combined)
+    return [variant]
+
+
+def variant_overrides(regs: list[str], params: Params) -> dict[str, object]:
+    """Dotted overrides that switch every regularizer off, then on only those in `regs`.
+
+    `none` really is unregularized whatever params.yaml says (the cnn1d default has batch
+    norm on, the train default stops early).
+    """
+    cfg, model = params.regularization, params.model.name
+    if model == "poly":
+        raise ConfigError(
+            "regularization study: model 'poly' has no dropout or batch norm to vary; "
+            "use model.name 'mlp' or 'cnn1d'"
+        )
+    r, m = "train.regularization", f"model.{model}"
+    ov: dict[str, object] = {
+        "train.max_epochs": cfg.max_epochs,
+        f"{r}.l2": 0.0,
+        f"{r}.weight_decay": 0.0,
+        f"{r}.l1": 0.0,
+        f"{m}.dropout": 0.0,
+        f"{m}.batch_norm": False,
+        "train.early_stopping.enabled": False,
+    }
+    if "l2" in regs:
+        ov[f"{r}.l2"] = cfg.l2
+    if "weight_decay" in regs:
+        ov[f"{r}.weight_decay"] = cfg.weight_decay
+        if params.train.optimizer.name == "adam":  # Adam's own weight_decay is coupled L2
+            ov["train.optimizer.name"] = "adamw"
+    if "l1" in regs:
+        ov[f"{r}.l1"] = cfg.l1
+    if "dropout" in regs:
+        ov[f"{m}.dropout"] = cfg.dropout
+    if "batch_norm" in regs:
+        ov[f"{m}.batch_norm"] = True
+    if "early_stopping" in regs:
+        ov["train.early_stopping.enabled"] = True
+        ov["train.early_stopping.patience"] = cfg.patience
+        ov["train.early_stopping.min_delta"] = 0.0
+    return ov
+
+
+def describe(regs: list[str], params: Params, aug: Augmentation | None = None) -> str:
+    """`l2 λ=0.001 + dropout p=0.5`: what the variant adds, with its strength."""
+    cfg = params.regularization
+    opt = params.train.optimizer.name
+    text = {
+        "l2": f"l2 λ={cfg.l2:g}",
+        "weight_decay": f"weight_decay {cfg.weight_decay:g} ({'adamw' if opt == 'adam' else opt})",
+        "l1": f"l1 λ={cfg.l1:g}",
+        "dropout": f"dropout p={cfg.dropout:g}",
+        "early_stopping": f"early_stopping patience {cfg.patience}",
+        "augmentation": f"augmentation {aug.summary()}" if aug else "augmentation",
+        "batch_norm": "batch_norm",
+    }
+    return " + ".join(text[r] for r in regs) or "no regularization"
+
+
+def plan_variants(params: Params, info: dict) -> list[VariantPlan]:
+    """Every variant's params, validated up front (a bad combination fails before training)."""
+    cfg = params.regularization
+    plans = []
+    for name in cfg.variants:
+        regs = regularizers_of(name, cfg)
+        try:
+            vp = with_overrides(params, variant_overrides(regs, params))
+        except ConfigError as err:
+            raise ConfigError(f"regularization variant '{name}': {err}") from None
+        aug = None
+        if "augmentation" in regs:
+            a = cfg.augmentation
+            aug = augmentation_for(info, a.signal_shift, a.image_shift, a.noise_sigma, params.seed)
+        plans.append(VariantPlan(name, regs, vp, describe(regs, params, aug), aug))
+    return plans
+
+
+def subsample_train(splits: Splits, n_train: int | None, seed: int) -> Splits:
+    """Keep `n_train` training samples (stratified for classification); val/test unchanged.
+
+    Few samples and a wide network is the setting where a model overfits without help.
+    """
+    n = len(splits.x_train)
+    if n_train is None or n_train >= n:
+        return splits
+    if splits.task == "classification" and n_train < (splits.n_classes or 0):
+        raise ConfigError(
+            f"regularization.n_train = {n_train}: needs at least one sample per class "
+            f"({splits.n_classes})"
+        )
+    stratify = splits.y_train if splits.task == "classification" else None
+    x, _, y, _ = train_test_split(
+        splits.x_train, splits.y_train, train_size=n_train, random_state=seed, stratify=stratify
+    )
+    return replace(splits, x_train=x, y_train=y)
+
+
+def reported_row(history: list[dict[str, float]], best_epoch: int, early_stopping: bool) -> dict:
+    """The last epoch, or the best-val epoch for variants that stop early (see module doc)."""
+    if early_stopping and 0 <= best_epoch < len(history):
+        return history[best_epoch]
+    return history[-1] if history else {}
+
+
+def claim_verdict(d_train: float, d_test: float) -> str:
+    """Does "regularization increases training error and decreases test error" hold?"""
+    if not (math.isfinite(d_train) and math.isfinite(d_test)):
+        return "n/a"
+    up, down = d_train > 0, d_test < 0
+    if up and down:
+        return "holds"
+    if down:
+        return "test only"
+    if up:
+        return "train only"
+    return "neither"
+
+
+def error_of(row: dict, split: str) -> float:
+    """1 − accuracy for classification, the (MSE) loss for regression."""
+    if f"{split}/acc" in row:
+        return 1.0 - row[f"{split}/acc"]
+    return _get(row, f"{split}/loss")
+
+
+def summary_rows(results: list[VariantResult]) -> list[dict[str, object]]:
+    """One table row per variant, with the change against `none` and the claim's verdict."""
+    base = next(r.final for r in results if r.plan.name == "none")
+    rows = []
+    for r in results:
+        f = r.final
+        row: dict[str, object] = {
+            "variant": r.plan.name,
+            "regularizers": r.plan.description,
+            "status": r.status,
+            **{k: f[k] for k in (*SPLIT_KEYS, "gap/loss", "gap/acc") if k in f},
+            "reported_epoch": r.reported_epoch,
+            "epochs_to_best": r.best_epoch + 1 if r.best_epoch >= 0 else math.nan,
+            "epochs_run": r.epochs_run,
+            "near_zero": r.near_zero,
+            "diagnosis": r.diagnosis.label,
+        }
+        deltas = {
+            "loss": (
+                _get(f, "train/loss") - _get(base, "train/loss"),
+                _get(f, "test/loss") - _get(base, "test/loss"),
+            ),
+            "error": (
+                error_of(f, "train") - error_of(base, "train"),
+                error_of(f, "test") - error_of(base, "test"),
+            ),
+        }
+        for measure, (d_train, d_test) in deltas.items():
+            row[f"d_train_{measure}"] = d_train
+            row[f"d_test_{measure}"] = d_test
+            verdict = claim_verdict(d_train, d_test)
+            row[f"claim_{measure}"] = "baseline" if r.plan.name == "none" else verdict
+        row["diagnosis_reason"] = r.diagnosis.reasoning
+        rows.append(row)
+    return rows
+
+
+def _get(row: dict, key: str) -> float:
+    value = row.get(key)
+    return math.nan if value is None else float(value)
+
+
+def curve_rows(results: list[VariantResult]) -> list[dict[str, object]]:
+    """Long-format learning curves: one row per (variant, epoch)."""
+    keep = ("epoch", "updates", *SPLIT_KEYS, "gap/loss", "gap/acc")
+    return [
+        {"variant": r.plan.name, **{k: h[k] for k in keep if k in h}}
+        for r in results
+        for h in r.history
+    ]
+
+
+class _Tracker:
+    """MLflow bookkeeping of the study: one parent run, one child per variant."""
+
+    def __init__(self, params: Params, data_hash: str) -> None:
+        from genlab.tracking import client, describe_run, run_tags, start_run
+
+        self.params, self.client = params, client(params)
+        self.tags = run_tags(params, STAGE, data_hash)
+        cfg = params.regularization
+        name = f"{STAGE}-{describe_run(params)}-n{cfg.n_train or 'all'}"
+        self.parent = start_run(params, STAGE, name, self.tags)
+        self.client.log_batch(
+            self.parent,
+            params=_params(as_flat_dict(cfg, f"{STAGE}.")),
+        )
+
+    def start_child(self, plan: VariantPlan):
+        from genlab.tracking import attach_logger, run_tags, start_run
+
+        tags = run_tags(plan.params, STAGE, self.tags["genlab.data_hash"])
+        tags.update({"genlab.variant": plan.name, "mlflow.note.content": plan.description})
+        run_id = start_run(self.params, STAGE, plan.name, tags, parent_run_id=self.parent)
+        vp = plan.params  # what this variant trained with: the data, model and train sections
+        logged = {
+            "seed": vp.seed,
+            **as_flat_dict(vp.data, "data."),
+            **as_flat_dict(vp.model, "model."),
+            **as_flat_dict(vp.train, "train."),
+            "variant": plan.name,
+            "regularizers": plan.description,
+        }
+        if plan.augmentation is not None:
+            logged.update({f"augmentation.{k}": v for k, v in plan.augmentation.describe().items()})
+        self.client.log_batch(run_id, params=_params(logged))
+        return run_id, attach_logger(self.params, STAGE, run_id)
+
+    def finish_child(self, result: VariantResult) -> None:
+        from mlflow.entities import Metric
+
+        run_id = result.run_id
+        values = {f"final/{k}": v for k, v in result.final.items()}  # split metrics and gaps
+        values.update(
+            {
+                "epochs_to_best": result.best_epoch + 1 if result.best_epoch >= 0 else math.nan,
+                "reported_epoch": result.reported_epoch,
+                "near_zero_fraction": result.near_zero,
+            }
+        )
+        metrics = [Metric(k, float(v), 0, 0) for k, v in values.items() if math.isfinite(float(v))]
+        self.client.log_batch(run_id, metrics=metrics)
+        self.client.set_tag(run_id, "genlab.status", result.status)
+        if result.status != "ok":
+            self.client.set_tag(run_id, "genlab.diverged_reason", result.reason)
+        tag_run(self.client, run_id, result.diagnosis)
+        self.client.set_terminated(run_id, "FINISHED" if result.status == "ok" else "FAILED")
+
+    def fail(self, run_id: str | None) -> None:
+        for rid in (run_id, self.parent):
+            if rid:
+                self.client.set_terminated(rid, "FAILED")
+
+
+def _params(flat: dict[str, object]):
+    from mlflow.entities import Param
+
+    return [Param(k, str(v)[:6000]) for k, v in flat.items()]
+
+
+def run_variant(
+    plan: VariantPlan, splits: Splits, baseline: tuple[float | None, str], logger=None
+) -> VariantResult:
+    """Train one variant through `fit` and judge it."""
+    from genlab.training import fit
+
+    cfg = plan.params.regularization
+    result = fit(plan.params, splits, logger=logger, train_transform=plan.augmentation)
+    row = reported_row(result.history, result.best_epoch, plan.early_stopping)
+    final = {k: v for k, v in row.items() if "/" in k}
+    diag = diagnose(
+        {**final, "status": result.status, "reason": result.reason},
+        baseline[0],
+        plan.params.diagnosis,
+        baseline[1],
+    )
+    return VariantResult(
+        plan=plan,
+        status=result.status,
+        history=result.history,
+        final=final,
+        reported_epoch=int(row.get("epoch", -1)),
+        best_epoch=result.best_epoch,
+        epochs_run=result.epochs_run,
+        near_zero=fraction_near_zero(result.module.decayed, cfg.near_zero_tol),
+        diagnosis=diag,
+        reason=result.reason,
+    )
+
+
+@dataclass
+class Study:
+    """The study's outcome: one result per variant, in params order."""
+
+    results: list[VariantResult]
+    n_train: int
+    parent_run_id: str | None = None
+
+
+def run_study(params: Params, splits: Splits, data_hash: str = "", track: bool = True) -> Study:
+    """Plan (validate) every variant, then train each; with `track`, one MLflow child each.
+
+    The parent run is left open for the caller's artifacts: end it with `finish_study`.
+    """
+    cfg = params.regularization
+    plans = plan_variants(params, splits.info)
+    data = subsample_train(splits, cfg.n_train, params.seed)
+    baseline = known_baseline(splits.info)
+    tracker = _Tracker(params, data_hash) if track else None
+    study = Study([], len(data.x_train), tracker.parent if tracker else None)
+    child = None
+    try:
+        for plan in plans:
+            logger = None
+            if tracker is not None:
+                child, logger = tracker.start_child(plan)
+            res = run_variant(plan, data, baseline, logger)
+            if tracker is not None:
+                res.run_id = child
+                tracker.finish_child(res)
+                child = None
+            study.results.append(res)
+    except BaseException:
+        if tracker is not None:
+            tracker.fail(child)
+        raise
+    return study
+
+
+def finish_study(params: Params, study: Study, artifacts: list, failed: bool = False) -> None:
+    """Attach the figures and tables to the parent run and end it."""
+    if study.parent_run_id is None:
+        return
+    from genlab.tracking import client
+
+    mlflow = client(params)
+    for path in artifacts:
+        mlflow.log_artifact(study.parent_run_id, str(path))
+    mlflow.set_terminated(study.parent_run_id, "FAILED" if failed else "FINISHED")

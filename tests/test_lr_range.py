@@ -1,0 +1,218 @@
+"""Study `lr_range`: the scaling fit by hand, Lightning's LR finder on genlab's manual-
+optimization module, the GPU batch-size finder's CPU behaviour, then the real `dvc repro`."""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from genlab.config import ConfigError, parse_params
+from genlab.config.lr_range import MaxBatchSizeConfig
+from genlab.experiments import batch_size_finder as bsf
+from genlab.experiments import lr_range as study
+from genlab.experiments.gd_base import study_splits
+from tests.conftest import tiny_raw
+from tests.repo_copy import make_repo_copy, sh
+
+# ----------------------------------------------------------------------------- unit
+
+
+def test_fit_recovers_an_exact_power_law():
+    b = [8, 8, 32, 32, 128, 128]
+    lrs = [0.01 * (x / 8) ** 0.5 for x in b]  # square-root scaling
+    fit = study.fit_scaling(b, lrs)
+    assert fit["slope"] == pytest.approx(0.5)
+    assert fit["slope_stderr"] == pytest.approx(0.0, abs=1e-9)
+    assert fit["intercept"] == pytest.approx(math.log(0.01) - 0.5 * math.log(8))
+    assert fit["r2"] == pytest.approx(1.0) and fit["n_points"] == 6
+
+
+def test_fit_standard_error_matches_the_textbook_formula():
+    b = np.array([8, 8, 32, 32, 128, 128, 512, 512])
+    y = np.log([0.2, 0.3, 0.5, 0.6, 0.6, 0.7, 0.7, 0.65])
+    fit = study.fit_scaling(b.tolist(), np.exp(y).tolist())
+    x = np.log(b)
+    slope, intercept = np.polyfit(x, y, 1)
+    resid = y - (intercept + slope * x)
+    se = math.sqrt(resid @ resid / (len(x) - 2) / ((x - x.mean()) @ (x - x.mean())))
+    assert fit["slope"] == pytest.approx(slope)
+    assert fit["slope_stderr"] == pytest.approx(se)
+
+
+def test_fit_needs_two_batch_sizes_and_three_points_for_an_error():
+    assert math.isnan(study.fit_scaling([8, 8], [0.1, 0.2])["slope"])
+    two = study.fit_scaling([8, 32], [0.1, 0.2])
+    assert two["slope"] == pytest.approx(0.5) and math.isnan(two["slope_stderr"])
+
+
+def _test(b, seed, s):
+    return study.RangeTest(b, seed, [0.1], [1.0], s, True)
+
+
+def test_spread_and_local_slopes():
+    tests = [_test(8, 1, 0.1), _test(8, 2, 0.4), _test(8, 3, 0.2), _test(32, 1, None)]
+    tests += [_test(32, 2, 0.8), _test(32, 3, 0.8)]
+    sp = study.spread(tests)
+    assert sp[8] == {"median": 0.2, "min": 0.1, "max": 0.4, "n": 3, "n_seeds": 3}
+    assert sp[32]["median"] == 0.8 and sp[32]["n"] == 2 and sp[32]["n_seeds"] == 3
+    # 0.2 -> 0.8 over 8 -> 32: lr* ∝ B^1
+    assert study.local_slopes(sp) == {"8-32": pytest.approx(1.0)}
+
+
+def _training(b, kind, val):
+    return study.Training(b, kind, 0.1, None, {"val/loss": val})
+
+
+def test_answer_reads_slope_and_val_losses():
+    tr = [_training(8, "fixed", 0.2), _training(8, "suggested", 0.1)]
+    tr += [_training(512, "fixed", 2.0), _training(512, "suggested", float("nan"))]
+    a = study.answer({"slope": 0.3, "slope_stderr": 0.1}, tr)
+    assert a == {
+        "lr_grows_with_batch_size": True,
+        "suggested_beats_fixed": {"8": True, "512": False},
+    }
+    a = study.answer({"slope": 0.3, "slope_stderr": 0.2}, tr)  # within two standard errors
+    assert a["lr_grows_with_batch_size"] is False
+
+
+def test_batch_sizes_above_the_training_set_are_refused():
+    study.check_batch_sizes([8, 120], 120)
+    with pytest.raises(ValueError, match=r"lr_range.batch_sizes \[512\] exceed the 120"):
+        study.check_batch_sizes([8, 512], 120)
+
+
+@pytest.mark.parametrize(
+    ("update", "expected"),
+    [
+        ({"min_lr": 1.0, "max_lr": 0.1}, "min_lr (1.0) must be below max_lr (0.1)"),
+        ({"batch_sizes": [32, 32]}, "at least two different sizes"),
+        ({"batch_sizes": [1, 32]}, "lr_range.batch_sizes.0 = 1"),
+        ({"seeds": [1, 1]}, "seeds [1, 1] has duplicates"),
+        ({"num_training": 5}, "lr_range.num_training = 5"),
+        ({"optimizer": "gd"}, "lr_range.optimizer = 'gd'"),
+        ({"max_batch_size": {"mode": "linear"}}, "lr_range.max_batch_size.mode = 'linear'"),
+    ],
+)
+def test_bad_lr_range_params_name_the_key(update, expected):
+    raw = tiny_raw()
+    raw["lr_range"].update(update)
+    with pytest.raises(ConfigError) as err:
+        parse_params(raw, "params.yaml")
+    assert expected in str(err.value)
+
+
+@pytest.fixture(scope="module")
+def tiny_base():
+    p = study.base_params(parse_params(tiny_raw()))
+    return p, study_splits(p)
+
+
+def test_lightning_lr_finder_drives_the_manual_optimization_module(tiny_base):
+    p, splits = tiny_base
+    cfg = p.lr_range
+    t = study.range_test(p, splits, 8, seed=1)
+    # the finder's exponential schedule reached the optimizer: one loss per step, lr from
+    # min_lr growing by a constant factor (it stops early only if the loss explodes)
+    assert 12 < len(t.lrs) <= cfg.num_training and len(t.losses) == len(t.lrs)
+    assert t.lrs[0] == pytest.approx(cfg.min_lr)
+    ratio = (cfg.max_lr / cfg.min_lr) ** (1 / cfg.num_training)
+    assert t.lrs[2] / t.lrs[1] == pytest.approx(ratio)
+    assert all(math.isfinite(v) for v in t.losses[:10])
+    assert t.suggestion is not None and cfg.min_lr < t.suggestion < cfg.max_lr
+    assert t.restored  # the fresh initialisation is back after the test
+    again = study.range_test(p, splits, 8, seed=1)
+    assert again.losses == t.losses  # seeded: same init, same shuffling, same curve
+
+
+def test_max_batch_size_is_skipped_without_a_gpu(tiny_base, monkeypatch):
+    p, splits = tiny_base
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    assert bsf.max_batch_size(p, splits, p.lr_range.max_batch_size) == {
+        "status": "skipped",
+        "reason": bsf.NO_GPU,
+    }
+    off = MaxBatchSizeConfig(enabled=False)
+    assert bsf.max_batch_size(p, splits, off)["status"] == "disabled"
+
+
+def test_batch_size_finder_code_path_runs_on_cpu(tiny_base):
+    """Lightning's finder with genlab's module on random batches (no OOM on a CPU: the search
+    stops at max_val); the GPU run itself only happens on a machine that has one."""
+    p, splits = tiny_base
+    cfg = MaxBatchSizeConfig(mode="power", init_val=4, max_trials=10, max_val=32)
+    out = bsf.find_max_batch_size(p, splits, cfg, accelerator="cpu")
+    assert out["status"] == "ok" and out["max_batch_size"] == 32 and out["stopped_at_max_val"]
+
+
+# ---------------------------------------------------------------------- integration
+
+
+@pytest.fixture(scope="module")
+def repo(tmp_path_factory) -> Path:
+    dst = make_repo_copy(tmp_path_factory.mktemp("repo"), tiny_raw())
+    out = sh(["dvc", "repro", "lr_range"], dst)
+    assert "Running stage 'lr_range'" in out.stdout
+    return dst
+
+
+@pytest.mark.slow
+def test_metrics_report_slope_spread_training_and_gpu_search(repo):
+    m = json.loads((repo / "metrics/lr_range.json").read_text())
+    sc = m["scaling"]
+    assert sc["n_points"] == 4 and math.isfinite(sc["slope"]) and math.isfinite(sc["slope_stderr"])
+    assert set(m["suggested_lr"]) == {"8", "32"}
+    for s in m["suggested_lr"].values():
+        assert s["min"] <= s["median"] <= s["max"] and s["n_seeds"] == 2
+    assert m["weights_restored"] is True
+    for b in ("8", "32"):
+        fixed, sugg = m["training"][b]["fixed"], m["training"][b]["suggested"]
+        assert fixed["lr"] == tiny_raw()["lr_range"]["fixed_lr"]
+        assert sugg["lr"] == pytest.approx(m["suggested_lr"][b]["median"])
+        assert {"val/loss", "test/loss", "status"} <= fixed.keys()
+    assert set(m["answer"]["suggested_beats_fixed"]) == {"8", "32"}
+    mbs = m["max_batch_size"]
+    if torch.cuda.is_available():
+        assert mbs["status"] == "ok" and mbs["max_batch_size"] >= 64
+    else:
+        assert mbs == {"status": "skipped", "reason": bsf.NO_GPU}
+
+
+@pytest.mark.slow
+def test_plots_and_figure(repo):
+    with open(repo / "plots/lr_range/suggestions.csv", newline="") as f:
+        rows = list(csv.DictReader(f))
+    assert sorted({int(r["batch_size"]) for r in rows}) == [8, 32] and len(rows) == 4
+    with open(repo / "plots/lr_range/range_test_bs8.csv", newline="") as f:
+        curve = list(csv.DictReader(f))
+    lrs = [float(r["lr"]) for r in curve]
+    assert lrs == sorted(lrs) and len(lrs) > 12
+    with open(repo / "plots/lr_range/training.csv", newline="") as f:
+        assert len(list(csv.DictReader(f))) == 4
+    assert (repo / "plots/lr_range/lr_range.png").stat().st_size > 10_000
+
+
+@pytest.mark.slow
+def test_mlflow_parent_with_fit_and_one_child_per_training(repo):
+    from mlflow.tracking import MlflowClient
+
+    client = MlflowClient(f"sqlite:///{repo / 'mlflow.db'}")
+    exp = client.get_experiment_by_name("genlab/lr_range")
+    runs = client.search_runs([exp.experiment_id])
+    parent = [r for r in runs if "mlflow.parentRunId" not in r.data.tags]
+    children = [r for r in runs if "mlflow.parentRunId" in r.data.tags]
+    assert len(parent) == 1 and parent[0].info.status == "FINISHED"
+    m = json.loads((repo / "metrics/lr_range.json").read_text())
+    assert parent[0].data.metrics["scaling/slope"] == pytest.approx(m["scaling"]["slope"])
+    assert "lr_range.png" in {a.path for a in client.list_artifacts(parent[0].info.run_id)}
+    variants = sorted(r.data.tags["genlab.variant"] for r in children)
+    assert variants == ["bs32-fixed", "bs32-suggested", "bs8-fixed", "bs8-suggested"]
+    assert len({frozenset(r.data.metrics) for r in children}) == 1
+    for r in children:
+        assert r.data.params["lr_range.batch_size"] == r.data.params["train.optimizer.batch_size"]
+        assert len(client.get_metric_history(r.info.run_id, "val/loss")) == 2

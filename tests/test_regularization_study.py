@@ -1,0 +1,261 @@
+"""The regularization study: variant construction, the claim's verdict, the real `dvc repro`."""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from genlab.config import ConfigError, parse_params
+from genlab.data import make_splits
+from genlab.data.splits import Splits
+from genlab.diagnosis import LABELS, Diagnosis
+from genlab.experiments.regularization import (
+    VariantPlan,
+    VariantResult,
+    claim_verdict,
+    plan_variants,
+    reported_row,
+    run_study,
+    subsample_train,
+    summary_rows,
+    variant_overrides,
+)
+from tests.conftest import tiny_raw
+from tests.repo_copy import make_repo_copy
+from tests.repo_copy import sh as _sh
+
+R = "train.regularization"
+
+
+def test_none_switches_every_regularizer_off_even_when_params_turn_them_on(raw_params):
+    raw_params["model"]["name"] = "cnn1d"  # cnn1d has batch norm on by default
+    raw_params["data"]["name"] = "mnist1d"
+    raw_params["model"]["cnn1d"]["dropout"] = 0.2
+    raw_params["train"]["regularization"]["l2"] = 0.5
+    params = parse_params(raw_params)
+    ov = variant_overrides([], params)
+    assert ov["model.cnn1d.batch_norm"] is False and ov["model.cnn1d.dropout"] == 0.0
+    assert ov[f"{R}.l2"] == 0.0 and ov["train.early_stopping.enabled"] is False
+    assert ov["train.max_epochs"] == params.regularization.max_epochs
+
+
+def test_each_regularizer_sets_its_own_strength(tiny_params):
+    cfg = tiny_params.regularization
+    assert variant_overrides(["l2"], tiny_params)[f"{R}.l2"] == cfg.l2
+    assert variant_overrides(["l1"], tiny_params)[f"{R}.l1"] == cfg.l1
+    assert variant_overrides(["dropout"], tiny_params)["model.mlp.dropout"] == cfg.dropout
+    assert variant_overrides(["batch_norm"], tiny_params)["model.mlp.batch_norm"] is True
+    es = variant_overrides(["early_stopping"], tiny_params)
+    assert es["train.early_stopping.enabled"] and es["train.early_stopping.patience"] == 1
+    wd = variant_overrides(["weight_decay"], tiny_params)  # base optimizer is adam
+    assert wd[f"{R}.weight_decay"] == cfg.weight_decay and wd["train.optimizer.name"] == "adamw"
+
+
+def test_weight_decay_keeps_an_sgd_family_optimizer(raw_params):
+    raw_params["train"]["optimizer"]["name"] = "momentum"
+    ov = variant_overrides(["weight_decay"], parse_params(raw_params))
+    assert "train.optimizer.name" not in ov
+
+
+def test_plans_are_validated_before_training(raw_params):
+    raw_params["regularization"]["variants"] = ["none", "combined"]
+    raw_params["regularization"]["combined"] = ["l1", "augmentation", "early_stopping"]
+    plans = plan_variants(parse_params(raw_params), {"signal_length": 40})
+    combined = plans[1]
+    assert combined.params.train.regularization.l1 > 0 and combined.early_stopping
+    assert combined.augmentation is not None and combined.augmentation.kind == "signal"
+    assert plans[0].augmentation is None and not plans[0].early_stopping
+
+    raw_params["train"]["optimizer"]["name"] = "sgd"
+    raw_params["regularization"]["variants"] = ["none", "batch_norm"]
+    with pytest.raises(ConfigError, match="(?s)variant 'batch_norm'.*batch norm needs batches"):
+        plan_variants(parse_params(raw_params), {})
+
+
+def test_study_params_errors_name_the_key(raw_params):
+    cases = [
+        ({"variants": ["l2", "l1"]}, "must include 'none'"),
+        ({"variants": ["none", "l2", "l2"]}, "variants lists ['l2'] more than once"),
+        ({"combined": ["l2"]}, "two or more regularizers"),
+        ({"variants": ["none", "mixup"]}, "regularization.variants.1 = 'mixup'"),
+        ({"dropout": 1.0}, "regularization.dropout = 1.0"),
+        ({"augmentation": {"image_shift": 9}}, "regularization.augmentation.image_shift = 9"),
+    ]
+    for change, message in cases:
+        raw = tiny_raw()
+        raw["regularization"].update(change)
+        with pytest.raises(ConfigError) as err:
+            parse_params(raw)
+        assert message in str(err.value), (change, str(err.value))
+
+
+def _splits(n_per_class: int = 30, n_classes: int = 3) -> Splits:
+    y = np.repeat(np.arange(n_classes), n_per_class)
+    x = np.arange(len(y), dtype=np.float32)[:, None]
+    return Splits(x, y, x[:3], y[:3], x[:3], y[:3], "classification", n_classes)
+
+
+def test_subsample_is_stratified_and_keeps_everything_when_asked_for_more():
+    small = subsample_train(_splits(), 30, seed=0)
+    assert len(small.x_train) == 30 and np.bincount(small.y_train).tolist() == [10, 10, 10]
+    assert set(small.x_train[:, 0].astype(int)) <= set(range(90))
+    assert len(subsample_train(_splits(), 1000, 0).x_train) == 90
+    assert len(subsample_train(_splits(), None, 0).x_train) == 90
+    with pytest.raises(ConfigError, match="one sample per class"):
+        subsample_train(_splits(), 2, 0)
+
+
+def test_reported_row_is_last_epoch_unless_the_variant_stops_early():
+    history = [{"epoch": float(e), "val/loss": v} for e, v in enumerate([3.0, 1.0, 2.0])]
+    assert reported_row(history, best_epoch=1, early_stopping=False)["epoch"] == 2
+    assert reported_row(history, best_epoch=1, early_stopping=True)["epoch"] == 1
+
+
+def test_claim_verdicts():
+    assert claim_verdict(0.2, -1.0) == "holds"
+    assert claim_verdict(0.0, -0.1) == "test only"
+    assert claim_verdict(0.3, 0.1) == "train only"
+    assert claim_verdict(-0.1, 0.2) == "neither"
+    assert claim_verdict(math.nan, -1.0) == "n/a"
+
+
+def _result(name: str, train_loss, test_loss, train_acc, test_acc, best_epoch=4) -> VariantResult:
+    final = {
+        "train/loss": train_loss,
+        "test/loss": test_loss,
+        "train/acc": train_acc,
+        "test/acc": test_acc,
+        "gap/loss": test_loss - train_loss,
+    }
+    plan = VariantPlan(name, [] if name == "none" else [name], None, name)  # type: ignore[arg-type]
+    return VariantResult(plan, "ok", [], final, 9, best_epoch, 10, 0.0, Diagnosis("overfit", "r"))
+
+
+def test_summary_compares_every_variant_with_none():
+    rows = summary_rows(
+        [
+            _result("none", 0.02, 3.0, 1.0, 0.35),
+            _result("l2", 0.25, 1.9, 1.0, 0.40),
+            _result("batch_norm", 0.01, 2.5, 1.0, 0.30, best_epoch=-1),
+        ]
+    )
+    none, l2, bn = rows
+    assert none["claim_loss"] == "baseline" and none["epochs_to_best"] == 5
+    assert l2["d_train_loss"] == pytest.approx(0.23) and l2["d_test_loss"] == pytest.approx(-1.1)
+    assert l2["claim_loss"] == "holds"
+    assert l2["d_train_error"] == pytest.approx(0.0) and l2["d_test_error"] == pytest.approx(-0.05)
+    assert l2["claim_error"] == "test only"
+    assert bn["claim_loss"] == "test only" and bn["claim_error"] == "neither"
+    assert math.isnan(bn["epochs_to_best"])
+
+
+def test_a_diverging_variant_is_recorded_and_the_study_goes_on(raw_params):
+    # SGD on λ/2·‖W‖² multiplies W by (1 − lr·λ) = −9999 per step: certain overflow
+    raw_params["train"]["optimizer"].update(name="minibatch", lr=1.0)
+    raw_params["regularization"].update(variants=["none", "l2", "dropout"], l2=1e4)
+    params = parse_params(raw_params)
+    study = run_study(params, make_splits(params.data, params.seed), track=False)
+    rows = {r["variant"]: r for r in summary_rows(study.results)}
+    assert rows["l2"]["status"] == "diverged" and rows["l2"]["diagnosis"] == "diverged"
+    assert "became" in rows["l2"]["diagnosis_reason"] and rows["l2"]["claim_loss"] == "n/a"
+    assert rows["none"]["status"] == rows["dropout"]["status"] == "ok"
+    assert rows["none"]["diagnosis"] in ("underfit", "overfit", "good_fit")
+    assert study.n_train == 80 and study.parent_run_id is None
+
+
+# --------------------------------------------------------------------------- integration
+@pytest.fixture(scope="module")
+def repo(tmp_path_factory) -> Path:
+    """A copy of the project on tiny params (MNIST-1D, so the shift augmentation runs)."""
+    raw = tiny_raw()
+    raw["data"]["name"] = "mnist1d"
+    dst = make_repo_copy(tmp_path_factory.mktemp("reg"), raw)
+    out = _sh(["dvc", "repro", "regularization"], dst)
+    assert "Running stage 'regularization'" in out.stdout, out.stdout
+    assert "regularization: 9 variants on 80 training samples" in out.stdout
+    return dst
+
+
+def _client(repo: Path):
+    from mlflow.tracking import MlflowClient
+
+    return MlflowClient(f"sqlite:///{repo / 'mlflow.db'}")
+
+
+@pytest.mark.slow
+def test_metrics_table_and_figures(repo):
+    metrics = json.loads((repo / "metrics/regularization.json").read_text())
+    variants = metrics["variants"]
+    assert metrics["n_train"] == 80
+    assert list(variants) == [
+        "none",
+        "l2",
+        "weight_decay",
+        "l1",
+        "dropout",
+        "early_stopping",
+        "augmentation",
+        "batch_norm",
+        "combined",
+    ]
+    for name, v in variants.items():
+        assert v["status"] == "ok" and v["diagnosis"] in LABELS, name
+        assert v["gap/loss"] == pytest.approx(v["test/loss"] - v["train/loss"])
+        assert 1 <= v["epochs_to_best"] <= v["epochs_run"] <= 4
+        assert 0.0 <= v["near_zero"] <= 1.0
+        assert f"→ {v['diagnosis']}" in v["diagnosis_reason"]
+    assert variants["none"]["epochs_run"] == 4 and variants["none"]["reported_epoch"] == 3
+    es = variants["early_stopping"]  # reports the best-val epoch it would restore
+    assert es["reported_epoch"] == es["epochs_to_best"] - 1
+    with open(repo / "plots/regularization/summary.csv", newline="") as f:
+        table = list(csv.DictReader(f))
+    assert [r["variant"] for r in table] == list(variants)
+    assert {r["claim_loss"] for r in table[1:]} <= {"holds", "test only", "train only", "neither"}
+    for png in ("curves.png", "summary.png"):
+        assert (repo / "plots/regularization" / png).stat().st_size > 10_000
+
+
+@pytest.mark.slow
+def test_mlflow_parent_and_one_child_per_variant(repo):
+    client = _client(repo)
+    exp = client.get_experiment_by_name("genlab/regularization")
+    runs = client.search_runs([exp.experiment_id])
+    parents = [r for r in runs if "mlflow.parentRunId" not in r.data.tags]
+    assert len(parents) == 1
+    parent = parents[0]
+    children = [r for r in runs if r.data.tags.get("mlflow.parentRunId") == parent.info.run_id]
+    assert len(children) == 9 and len(runs) == 10
+    assert {a.path for a in client.list_artifacts(parent.info.run_id)} >= {
+        "curves.png",
+        "summary.png",
+        "summary.csv",
+    }
+    metrics = json.loads((repo / "metrics/regularization.json").read_text())["variants"]
+    for child in children:
+        name = child.data.tags["genlab.variant"]
+        assert child.info.status == "FINISHED"
+        assert child.data.tags["genlab.stage"] == "regularization"
+        assert child.data.tags["genlab.diagnosis"] == metrics[name]["diagnosis"]
+        assert child.data.params["variant"] == name
+        assert child.data.metrics["final/test/loss"] == pytest.approx(metrics[name]["test/loss"])
+        curve = client.get_metric_history(child.info.run_id, "train/loss")
+        assert len(curve) == metrics[name]["epochs_run"]
+    by_name = {c.data.tags["genlab.variant"]: c for c in children}
+    assert by_name["weight_decay"].data.params["train.optimizer.name"] == "adamw"
+    assert by_name["augmentation"].data.params["augmentation.kind"] == "signal"
+    assert float(by_name["l1"].data.params["train.regularization.l1"]) > 0
+    found = client.search_runs(
+        [exp.experiment_id], f"tags.`genlab.diagnosis` = '{metrics['none']['diagnosis']}'"
+    )
+    assert by_name["none"].info.run_id in {r.info.run_id for r in found}
+
+
+@pytest.mark.slow
+def test_second_repro_does_nothing(repo):
+    out = _sh(["dvc", "repro", "regularization"], repo).stdout
+    assert "Running stage" not in out

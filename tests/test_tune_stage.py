@@ -1,0 +1,181 @@
+"""The real `dvc repro train_best` (tune + retrain) on tiny params in a repository copy.
+
+Checks what a user relies on: the study's outputs and MLflow runs (a parent, one child per
+trial, the test split never logged by the search), the retrain reproducing the best trial and
+reporting test once, a second repro doing nothing, and a stage killed mid-study resuming on
+rerun without losing or repeating finished trials.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+import optuna
+import pytest
+import yaml
+
+from genlab.experiments import tuning
+from tests.conftest import tiny_raw
+from tests.repo_copy import BIN, make_repo_copy, sh, write_params
+
+pytestmark = pytest.mark.slow
+N_TRIALS = tiny_raw()["tune"]["n_trials"]
+
+
+@pytest.fixture(scope="module")
+def repo(tmp_path_factory) -> Path:
+    dst = make_repo_copy(tmp_path_factory.mktemp("repo"), tiny_raw())
+    shutil.rmtree(dst / "studies", ignore_errors=True)  # a study of the real repo, if copied
+    out = sh(["dvc", "repro", "train_best"], dst)
+    assert "Running stage 'tune'" in out.stdout and "Running stage 'train_best'" in out.stdout
+    return dst
+
+
+def study_of(repo: Path, name: str | None = None) -> optuna.Study:
+    name = name or json.loads((repo / "metrics/tune.json").read_text())["study"]
+    storage = tuning.open_storage(str(repo / "studies/optuna.journal"))
+    return optuna.load_study(study_name=name, storage=storage)
+
+
+def mlflow_runs(repo: Path, experiment: str):
+    from mlflow.tracking import MlflowClient
+
+    client = MlflowClient(f"sqlite:///{repo / 'mlflow.db'}")
+    exp = client.get_experiment_by_name(experiment)
+    return client, client.search_runs([exp.experiment_id])
+
+
+def test_tune_writes_best_params_metrics_and_plots(repo):
+    metrics = json.loads((repo / "metrics/tune.json").read_text())
+    trials = metrics["trials"]
+    assert trials["complete"] + trials["pruned"] + trials["diverged"] == N_TRIALS
+    assert metrics["new_trials"] == N_TRIALS and trials["complete"] >= 1
+    best = yaml.safe_load((repo / "best_params.yaml").read_text())
+    assert best["study"] == metrics["study"] and best["value"] == metrics["best_value"]
+    study = study_of(repo)
+    assert best["trial"] == study.best_trial.number and best["value"] == study.best_value
+    lr = best["overrides"]["train.optimizer.lr"]
+    assert lr == study.best_trial.params["lr"]
+    assert best["overrides"]["train.optimizer.batch_size"] in (16, 32, 64, 128, 256)
+    for png in ("optimization_history.png", "param_importances.png", "lr_batch.png"):
+        assert (repo / "plots/tune" / png).stat().st_size > 5000
+    rows = (repo / "plots/tune/trials.csv").read_text().splitlines()
+    assert rows[0].startswith("trial,status,value,last,epochs,lr,batch_size,strength")
+    assert len(rows) == N_TRIALS + 1
+
+
+def test_mlflow_parent_with_one_child_per_trial(repo):
+    client, runs = mlflow_runs(repo, "genlab/tune")
+    parents = [r for r in runs if "mlflow.parentRunId" not in r.data.tags]
+    assert len(parents) == 1
+    parent = parents[0]
+    assert parent.info.status == "FINISHED"
+    children = [r for r in runs if r.data.tags.get("mlflow.parentRunId") == parent.info.run_id]
+    study = study_of(repo)
+    assert len(children) == len(study.trials) == N_TRIALS
+    expected = {"COMPLETE": "FINISHED", "PRUNED": "KILLED", "FAIL": "FAILED"}
+    for run in children:
+        t = study.trials[int(run.data.tags["optuna.trial"])]
+        assert run.info.status == expected[t.state.name]
+        assert run.data.tags["optuna.state"] == tuning.status(t)
+        assert float(run.data.params["train.optimizer.lr"]) == pytest.approx(t.params["lr"])
+        curve = client.get_metric_history(run.info.run_id, "val/loss")
+        assert [m.step for m in curve] == sorted(t.intermediate_values)
+        assert [m.value for m in curve] == pytest.approx(list(t.intermediate_values.values()))
+        assert not any(k.startswith("test/") for k in run.data.metrics)
+    artifacts = {a.path for a in client.list_artifacts(parent.info.run_id)}
+    assert {"optimization_history.png", "param_importances.png", "lr_batch.png"} <= artifacts
+
+
+def test_train_best_replays_the_best_trial_and_reports_test(repo):
+    best = yaml.safe_load((repo / "best_params.yaml").read_text())
+    metrics = json.loads((repo / "metrics/train_best.json").read_text())
+    assert metrics["status"] == "ok" and metrics["trial"] == best["trial"]
+    for key in ("train/loss", "val/loss", "test/loss", "test/acc", "gap/loss"):
+        assert isinstance(metrics[key], float)
+    # same config, seed and epochs as the winning trial: the same validation loss
+    assert metrics["val/loss"] == pytest.approx(best["value"], rel=1e-4)
+    assert metrics["diagnosis"] in ("underfit", "overfit", "good_fit")
+    assert (repo / "tuned/model.ckpt").is_file()
+    client, runs = mlflow_runs(repo, "genlab/train_best")
+    assert len(runs) == 1
+    run = runs[0]
+    assert run.data.tags["optuna.study"] == best["study"]
+    assert run.data.tags["optuna.best_trial"] == str(best["trial"])
+    assert run.data.tags["genlab.diagnosis"] == metrics["diagnosis"]
+    assert run.data.metrics["final/test/loss"] == pytest.approx(metrics["test/loss"])
+    assert run.data.params["train.optimizer.lr"] == str(best["overrides"]["train.optimizer.lr"])
+
+
+def test_second_repro_does_nothing(repo):
+    out = sh(["dvc", "repro", "train_best"], repo).stdout
+    assert "Running stage" not in out
+
+
+def test_bad_tune_param_fails_before_work(repo):
+    before = (repo / "best_params.yaml").read_bytes()
+    raw = tiny_raw()
+    raw["tune"]["space"]["batch_size"] = [16, 48]
+    write_params(repo, raw)
+    try:
+        proc = sh(["python", "pipelines/tune.py"], repo, check=False)
+    finally:
+        write_params(repo, tiny_raw())
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    assert "tune.space.batch_size" in proc.stderr and "48 is not a power of two" in proc.stderr
+    assert (repo / "best_params.yaml").read_bytes() == before
+
+
+def test_killed_stage_resumes_without_losing_or_repeating_trials(repo):
+    """Raise the budget, kill `dvc repro tune` once a new trial has finished, rerun it."""
+    name = study_of(repo).study_name  # DVC deletes metrics/tune.json while the stage runs
+    first = {t.number: (t.state, t.value) for t in study_of(repo, name).trials}
+    raw = tiny_raw()
+    raw["tune"]["n_trials"] = N_TRIALS + 4  # same study (n_trials is not in its name)
+    write_params(repo, raw)
+    env = {**os.environ, "PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}"}
+    env.pop("MLFLOW_TRACKING_URI", None)
+    proc = subprocess.Popen(
+        ["dvc", "repro", "tune"],
+        cwd=repo,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    try:
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            if tuning.n_counted(study_of(repo, name)) > N_TRIALS:
+                break
+            time.sleep(0.2)
+        else:
+            pytest.fail("no new trial finished within 120 s")
+    finally:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+    killed_at = tuning.n_counted(study_of(repo, name))
+    assert N_TRIALS < killed_at < N_TRIALS + 4
+
+    out = sh(["dvc", "repro", "tune"], repo).stdout
+    assert "Running stage 'tune'" in out
+    study = study_of(repo)
+    assert tuning.n_counted(study) == N_TRIALS + 4
+    numbers = [t.number for t in study.trials]
+    assert numbers == list(range(len(numbers)))  # no duplicates, no gaps
+    for number, (state, value) in first.items():  # finished trials kept as they were
+        assert (study.trials[number].state, study.trials[number].value) == (state, value)
+    extra = [t for t in study.trials if not tuning.counts_toward_budget(t)]
+    assert all(t.user_attrs["status"] == "interrupted" for t in extra)  # the trial in flight
+    assert not study.get_trials(states=(optuna.trial.TrialState.RUNNING,))
+    metrics = json.loads((repo / "metrics/tune.json").read_text())
+    assert metrics["new_trials"] == N_TRIALS + 4 - killed_at
+    _, runs = mlflow_runs(repo, "genlab/tune")
+    parents = [r for r in runs if "mlflow.parentRunId" not in r.data.tags]
+    assert sorted(r.info.status for r in parents) == ["FINISHED", "FINISHED", "KILLED"]

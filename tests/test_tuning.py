@@ -1,0 +1,313 @@
+"""The tuning library: search space, study naming, budget bookkeeping, stale trials, summary
+math (hand-computed), and small real studies: pruning wired through Lightning, diverging trials
+recorded, and two worker processes filling an exact trial budget."""
+
+from __future__ import annotations
+
+import math
+import socket
+import subprocess
+import sys
+
+import optuna
+import pytest
+from optuna.trial import TrialState
+
+from genlab import tracking
+from genlab.config import ConfigError, parse_params, with_overrides
+from genlab.data import make_splits
+from genlab.experiments import tuning
+from genlab.experiments import tuning_plots as tp
+from tests.conftest import tiny_raw
+
+
+def params_with(**tune):
+    raw = tiny_raw()
+    for key, value in tune.items():
+        node = raw["tune"]
+        *parents, leaf = key.split("__")
+        for k in parents:
+            node = node[k]
+        node[leaf] = value
+    return parse_params(raw)
+
+
+@pytest.fixture
+def stores(tmp_path, monkeypatch):
+    """A throw-away MLflow store and Optuna journal; the project's stores are never touched."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path / 'mlflow.db'}")
+    monkeypatch.delenv("OPTUNA_STORAGE", raising=False)
+    return tmp_path
+
+
+# ------------------------------------------------------------------------------- config
+@pytest.mark.parametrize(
+    "key, value, message",
+    [
+        ("space__batch_size", [16, 48], "48 is not a power of two"),
+        ("space__lr", [0.1, 0.01], "low (0.1) must be below high (0.01)"),
+        ("space__penalty", "l3", "tune.space.penalty"),
+        ("metric", "val/acc2", "tune.metric"),
+        ("n_workers", 0, "tune.n_workers = 0"),
+        ("pruner__n_warmup_steps", 3, "must be below max_epochs"),
+    ],
+)
+def test_bad_tune_params_name_key_and_value(key, value, message):
+    with pytest.raises(ConfigError) as err:
+        params_with(**{key: value})
+    assert message in str(err.value)
+
+
+def test_accuracy_objective_needs_classification():
+    with pytest.raises(ConfigError, match="needs a classification loss"):
+        params_with(metric="val/acc", loss="mse")
+
+
+def test_space_must_fit_the_training_config():
+    p = params_with(space__penalty="weight_decay")
+    with pytest.raises(ConfigError, match="tune.space does not fit"):
+        tuning.check_space(p)  # weight_decay with train.optimizer.name adam is refused
+    p = with_overrides(p, {"train.optimizer.name": "gd"})
+    with pytest.raises(ConfigError, match="batch_size, which optimizer 'gd' ignores"):
+        tuning.check_space(p)
+
+
+# --------------------------------------------------------------------------------- space
+def test_a_sampled_configuration_maps_onto_params():
+    p = params_with(space__dropout=[0.0, 0.5])
+    trial = optuna.trial.FixedTrial({"lr": 0.01, "batch_size_log2": 5, "l2": 1e-4, "dropout": 0.2})
+    hp = tuning.suggest(trial, p.tune)
+    assert hp == {"lr": 0.01, "batch_size": 32, "l2": 1e-4, "dropout": 0.2}
+    variant = with_overrides(tuning.base_params(p), tuning.trial_overrides(p.tune, hp))
+    assert variant.train.optimizer.lr == 0.01 and variant.train.optimizer.batch_size == 32
+    assert variant.train.regularization.l2 == 1e-4 and variant.model.mlp.dropout == 0.2
+    assert variant.data.name == "gaussians" and variant.train.max_epochs == 3
+    assert tuning.hp_from_params({"batch_size_log2": 7, "lr": 0.1}) == {
+        "lr": 0.1,
+        "batch_size": 128,
+    }
+
+
+def test_study_name_follows_what_defines_a_trial_value():
+    p = params_with()
+    name = tuning.study_name(p)
+    assert name.startswith("tune-gaussians-mlp-") and len(name) == len("tune-gaussians-mlp-") + 8
+    same = {  # how the study proceeds, or keys the search overrides anyway
+        "tune.n_trials": 50,
+        "tune.n_workers": 2,
+        "tune.torch_threads": 2,
+        "tune.storage": "sqlite:///x.db",
+        "tune.pruner.name": "hyperband",
+        "tune.sampler.n_startup_trials": 9,
+        "train.optimizer.lr": 0.5,
+        "data.poly.n_train": 99,
+    }
+    for key, value in same.items():
+        assert tuning.study_name(with_overrides(p, {key: value})) == name, key
+    different = {
+        "tune.space.lr": [1e-3, 1e-1],
+        "tune.max_epochs": 5,
+        "tune.metric": "val/acc",
+        "seed": 7,
+        "train.optimizer.name": "adamw",
+        "model.mlp.hidden": [8],
+        "data.gaussians.n_train": 99,
+    }
+    for key, value in different.items():
+        assert tuning.study_name(with_overrides(p, {key: value})) != name, key
+    assert tuning.study_name(with_overrides(p, {"tune.study_name": "mine"})) == "mine"
+
+
+# ---------------------------------------------------------------------------- bookkeeping
+def _trial(state, **attrs):
+    value = 1.0 if state == TrialState.COMPLETE else None
+    return optuna.trial.create_trial(state=state, value=value, user_attrs=attrs)
+
+
+def test_budget_counts_finished_trials_not_interrupted_ones():
+    cases = [
+        (_trial(TrialState.COMPLETE), "complete", True),
+        (_trial(TrialState.PRUNED), "pruned", True),
+        (_trial(TrialState.FAIL, status="diverged"), "diverged", True),
+        (_trial(TrialState.FAIL, status="interrupted"), "interrupted", False),
+        (_trial(TrialState.FAIL), "error", False),
+    ]
+    for t, status, counted in cases:
+        assert tuning.status(t) == status
+        assert tuning.counts_toward_budget(t) is counted
+
+
+def test_pid_alive():
+    import os
+
+    assert tuning.pid_alive(os.getpid())
+    done = subprocess.run(
+        [sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True
+    )
+    assert not tuning.pid_alive(int(done.stdout))
+
+
+def test_stale_running_trials_of_dead_processes_are_failed(stores):
+    p = params_with()
+    storage = tuning.open_storage("studies/optuna.journal")
+    study = optuna.create_study(study_name="s", storage=storage)
+    dead = subprocess.run(
+        [sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True
+    )
+    owners = {
+        "dead": f"{socket.gethostname()}:{int(dead.stdout)}",
+        "alive": tuning.owner_id(),
+        "elsewhere": "another-host:1",
+    }
+    for owner in owners.values():
+        study.ask().set_user_attr(tuning.OWNER, owner)
+    study.ask()  # no owner: killed before its first attribute
+    stale = tuning.fail_stale_trials(study, storage, p, shared=False)
+    assert stale == [0, 3]
+    trials = optuna.load_study(study_name="s", storage=storage).trials
+    assert [t.state for t in trials] == [
+        TrialState.FAIL,
+        TrialState.RUNNING,
+        TrialState.RUNNING,
+        TrialState.FAIL,
+    ]
+    assert trials[0].user_attrs["status"] == "interrupted"
+    assert not tuning.counts_toward_budget(trials[0])
+
+
+# --------------------------------------------------------------------------- summary math
+ROWS = [
+    {"trial": 0, "status": "complete", "value": 0.9, "lr": 1e-3, "batch_size": 32},
+    {"trial": 1, "status": "pruned", "value": math.nan, "lr": 1e-2, "batch_size": 32},
+    {"trial": 2, "status": "complete", "value": 0.7, "lr": 2e-3, "batch_size": 32},
+    {"trial": 3, "status": "complete", "value": 0.8, "lr": 4e-3, "batch_size": 128},
+    {"trial": 4, "status": "diverged", "value": math.nan, "lr": 1.0, "batch_size": 128},
+    {"trial": 5, "status": "complete", "value": 0.75, "lr": 8e-3, "batch_size": 128},
+]
+
+
+def test_history_keeps_the_best_so_far():
+    hist = tp.history_rows(ROWS, "minimize")
+    assert [h["trial"] for h in hist] == [0, 2, 3, 5]
+    assert [h["best_so_far"] for h in hist] == [0.9, 0.7, 0.7, 0.7]
+    assert [h["best_so_far"] for h in tp.history_rows(ROWS, "maximize")] == [0.9, 0.9, 0.9, 0.9]
+
+
+def test_best_lr_per_batch_size_and_its_scaling_slope():
+    best = tp.best_lr_per_batch(ROWS, "minimize")
+    assert best == [
+        {"batch_size": 32, "lr": 2e-3, "value": 0.7},
+        {"batch_size": 128, "lr": 8e-3, "value": 0.75},
+    ]
+    # lr x4 for batch x4: linear scaling, slope 1
+    assert tp.loglog_slope([(b["batch_size"], b["lr"]) for b in best]) == pytest.approx(1.0)
+    assert tp.loglog_slope([(32, 1e-3), (128, 2e-3)]) == pytest.approx(0.5)  # square root
+    # three points (1,1), (2,2), (4,2): least squares in log-log gives 1/2 (by hand)
+    assert tp.loglog_slope([(1, 1), (2, 2), (4, 2)]) == pytest.approx(0.5)
+    assert tp.loglog_slope([(32, 1e-3), (32, 2e-3)]) is None
+
+
+def test_best_value_follows_the_direction():
+    hist = [{"val/loss": 0.5, "val/acc": 0.8}, {"val/loss": math.nan}, {"val/loss": 0.4}]
+    assert tuning.best_value(hist, "val/loss", "minimize") == 0.4
+    assert tuning.best_value(hist, "val/acc", "maximize") == 0.8
+    assert math.isnan(tuning.best_value([{"val/loss": math.inf}], "val/loss", "minimize"))
+
+
+def test_search_never_sees_the_test_split():
+    p = params_with()
+    splits = make_splits(tuning.base_params(p).data, p.seed)
+    seen = tuning.search_splits(splits)
+    assert seen.x_test is splits.x_val and seen.y_test is splits.y_val
+    assert seen.x_train is splits.x_train
+
+
+# --------------------------------------------------------------------------- real studies
+def _mlflow(stores):
+    from mlflow.tracking import MlflowClient
+
+    client = MlflowClient(f"sqlite:///{stores / 'mlflow.db'}")
+    exp = client.get_experiment_by_name("genlab/tune")
+    return client, client.search_runs([exp.experiment_id])
+
+
+@pytest.mark.slow
+def test_pruner_stops_a_trial_through_the_lightning_callback(stores):
+    p = params_with()
+    splits = make_splits(tuning.base_params(p).data, p.seed)
+    parent = tracking.start_run(p, "tune", "parent", {})
+    objective = tuning.Objective(p, splits, parent, "hash")
+    # prunes as soon as a validation loss above 0 is reported: after the first epoch
+    study = optuna.create_study(pruner=optuna.pruners.ThresholdPruner(upper=0.0))
+    study.optimize(objective, n_trials=1)
+    t = study.trials[0]
+    assert t.state == TrialState.PRUNED
+    assert list(t.intermediate_values) == [0] and t.user_attrs["epochs"] == 1
+    client, runs = _mlflow(stores)
+    child = client.get_run(t.user_attrs["mlflow_run_id"])
+    assert child.info.status == "KILLED" and child.data.tags["optuna.state"] == "pruned"
+    assert child.data.tags["mlflow.parentRunId"] == parent
+    assert [m.step for m in client.get_metric_history(child.info.run_id, "val/loss")] == [0]
+    assert "test/loss" not in child.data.metrics  # the search never logs (or sees) test
+
+
+@pytest.mark.slow
+def test_diverging_trials_are_recorded_and_the_study_goes_on(stores):
+    raw = tiny_raw()
+    raw["train"]["optimizer"]["name"] = "minibatch"
+    space = {"lr": [5.0, 10.0], "strength": [9.0, 10.0], "batch_size": [16, 32]}
+    raw["tune"].update(n_trials=2, space=space)
+    p = parse_params(raw)  # weights grow x(lr * lambda - 1) >= 44 per step: the loss overflows
+    result = tuning.run_study(p, make_splits(tuning.base_params(p).data, p.seed))
+    trials = result.study.trials
+    assert len(trials) == 2 and result.new_trials == 2
+    for t in trials:
+        assert t.state == TrialState.FAIL and t.user_attrs["status"] == "diverged"
+        assert "became" in t.user_attrs["reason"]
+    with pytest.raises(ValueError, match="no trial completed"):
+        tuning.best_params_doc(p, result.study)
+    client, runs = _mlflow(stores)
+    children = [r for r in runs if r.data.tags.get("mlflow.parentRunId") == result.parent_run_id]
+    assert len(children) == 2
+    assert {r.info.status for r in children} == {"FAILED"}
+    assert {r.data.tags["optuna.state"] for r in children} == {"diverged"}
+
+
+@pytest.mark.slow
+def test_two_workers_fill_an_exact_budget(stores):
+    n = 4  # trials per worker; each takes ~2 s so the spawned worker joins in time (~6-10 s)
+    raw = tiny_raw()
+    raw["data"]["gaussians"]["n_train"] = 8000
+    raw["tune"].update(n_workers=2, n_trials=2 * n, pruner={"name": "none"})
+    raw["tune"]["space"]["batch_size"] = [16, 32]
+    p = parse_params(raw)
+    splits = make_splits(tuning.base_params(p).data, p.seed)
+    result = tuning.run_study(p, splits)
+    trials = result.study.trials
+    assert len(trials) == 2 * n
+    assert sorted(t.number for t in trials) == list(range(2 * n))
+    assert all(tuning.counts_toward_budget(t) for t in trials)
+    owners = {t.user_attrs["owner"] for t in trials}
+    assert len(owners) == 2, owners  # both processes ran trials
+    client, runs = _mlflow(stores)
+    children = [r for r in runs if r.data.tags.get("mlflow.parentRunId") == result.parent_run_id]
+    assert sorted(int(r.data.tags["optuna.trial"]) for r in children) == list(range(2 * n))
+    by_number = {t.number: t for t in trials}
+    for r in children:  # Lightning's logger in each worker wrote into its own trial's run
+        t = by_number[int(r.data.tags["optuna.trial"])]
+        assert r.info.run_id == t.user_attrs["mlflow_run_id"]
+        assert float(r.data.params["train.optimizer.lr"]) == pytest.approx(t.params["lr"])
+        assert len(client.get_metric_history(r.info.run_id, "val/loss")) == t.user_attrs["epochs"]
+    # a rerun with the budget already spent adds nothing
+    again = tuning.run_study(p, splits)
+    assert again.new_trials == 0 and len(again.study.trials) == 2 * n
+
+
+@pytest.mark.slow
+def test_an_rdb_url_holds_the_study_too(stores):
+    p = params_with(storage="sqlite:///studies.db", n_trials=2, max_epochs=2, pruner__name="none")
+    result = tuning.run_study(p, make_splits(tuning.base_params(p).data, p.seed))
+    assert result.storage == "sqlite:///studies.db" and (stores / "studies.db").is_file()
+    loaded = optuna.load_study(study_name=result.name, storage="sqlite:///studies.db")
+    assert [t.state for t in loaded.trials] == [TrialState.COMPLETE] * 2
