@@ -54,7 +54,8 @@ def _table(rows: list[dict], limit: int = 40) -> str:
         for r in rows[:limit]
     )
     more = f"<p class='note'>first {limit} of {len(rows)} rows</p>" if len(rows) > limit else ""
-    return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>{more}"
+    table = f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+    return f"<div class='wide'>{table}</div>{more}"
 
 
 def _num(v: object) -> object:
@@ -160,7 +161,7 @@ figure {{ margin: 1em 0; }} img {{ max-width: 100%; border: 1px solid #eee; }}
 figcaption, .note {{ color: #777; font-size: 0.85em; }}
 table {{ border-collapse: collapse; font-size: 0.85em; margin: 0.5em 0; }}
 td, th {{ border: 1px solid #ddd; padding: 2px 6px; text-align: right; }}
-th {{ background: #f4f4f4; }} code {{ font-size: 0.9em; }}
+th {{ background: #f4f4f4; }} code {{ font-size: 0.9em; }} .wide {{ overflow-x: auto; }}
 </style></head><body>
 {body}
 </body></html>
