@@ -35,8 +35,12 @@ test: setup browser
 lint: setup
 	$(BIN)/ruff check src pipelines tests benchmarks
 
+# Each prints ratios against a baseline measured in the same run.
 bench: setup
 	$(BIN)/python benchmarks/lightning_overhead.py
+	$(BIN)/python benchmarks/biasvar_vectorized.py
+	$(BIN)/python benchmarks/tuning_pruning.py
+	$(BIN)/python benchmarks/tuning_workers.py
 
 clean-venv:
 	rm -rf $(VENV)

@@ -216,3 +216,4 @@ def test_mlflow_parent_with_fit_and_one_child_per_training(repo):
     for r in children:
         assert r.data.params["lr_range.batch_size"] == r.data.params["train.optimizer.batch_size"]
         assert len(client.get_metric_history(r.info.run_id, "val/loss")) == 2
+        assert r.data.tags["genlab.diagnosis"] in ("underfit", "overfit", "good_fit", "diverged")

@@ -241,6 +241,7 @@ def test_mlflow_parent_and_one_child_per_variant(repo):
     for r in children:
         assert r.data.tags["mlflow.parentRunId"] == parent.info.run_id
         assert r.data.tags["genlab.stage"] == "optimizers"
+        assert r.data.tags["genlab.diagnosis"] in ("underfit", "overfit", "good_fit", "diverged")
         assert r.data.params["train.optimizer.name"] == r.data.tags["genlab.variant"]
         assert "final/test/loss" in r.data.metrics and "noise/gradient_noise" in r.data.metrics
         curve = client.get_metric_history(r.info.run_id, "train/loss")

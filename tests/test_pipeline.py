@@ -59,6 +59,10 @@ def test_mlflow_run_has_params_curves_and_artifacts(repo):
     assert run.data.params["train.optimizer.lr"] == "0.01"
     assert run.data.tags["genlab.seed"] == "42" and len(run.data.tags["genlab.data_hash"]) == 64
     assert run.data.tags["genlab.status"] == "ok"
+    metrics = json.loads((repo / "metrics/evaluate.json").read_text())
+    assert metrics["diagnosis"] in ("underfit", "overfit", "good_fit")
+    assert "→" in metrics["diagnosis_reason"]
+    assert run.data.tags["genlab.diagnosis"] == metrics["diagnosis"]
     curve = client.get_metric_history(run.info.run_id, "train/loss")
     assert [m.step for m in curve] == list(range(record["epochs_run"]))
     metrics = json.loads((repo / "metrics/evaluate.json").read_text())

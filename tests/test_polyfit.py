@@ -149,6 +149,9 @@ def test_mlflow_parent_with_one_child_per_degree(repo):
     child = children["degree4"]
     assert child.data.params["model.poly.degree"] == "4"
     assert child.data.tags["mlflow.parentRunId"] == m["mlflow_run_id"]
+    # degree 1 cannot follow sin(pi x): its training error is far above the noise floor
+    assert children["degree1"].data.tags["genlab.diagnosis_ls"] == "underfit"
+    assert "genlab.diagnosis" in child.data.tags
     curve = client.get_metric_history(child.info.run_id, "train/loss")
     assert [c.step for c in curve] == list(range(15))  # per epoch, GD through Lightning
     assert {"ls/test/loss", "gd/test/loss", "gd/effective_params"} <= set(child.data.metrics)

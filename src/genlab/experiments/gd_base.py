@@ -20,6 +20,7 @@ import torch
 
 from genlab.config import Params, as_flat_dict, with_overrides
 from genlab.data import Splits, make_splits
+from genlab.diagnosis import diagnose, known_baseline, tag_run
 from genlab.tracking import attach_logger, client, describe_run, run_tags, start_run
 from genlab.training import FitResult
 
@@ -100,8 +101,11 @@ def flat_study_params(p: Params) -> dict[str, object]:
 class StudyRuns:
     """One MLflow parent run per stage execution, one child per variant, same metric names."""
 
-    def __init__(self, params: Params, stage: str, name: str, data_hash: str) -> None:
+    def __init__(
+        self, params: Params, stage: str, name: str, data_hash: str, data_info: dict | None = None
+    ) -> None:
         self.params, self.stage, self.data_hash = params, stage, data_hash
+        self.baseline = known_baseline(data_info or {})  # the data's error floor, if known
         self.mlflow = client(params)
         tags = run_tags(params, stage, data_hash)
         self.parent = start_run(params, stage, name, tags)
@@ -148,7 +152,14 @@ class StudyRuns:
         self.mlflow.set_tag(run_id, "genlab.status", result.status)
         if result.status != "ok":
             self.mlflow.set_tag(run_id, "genlab.diverged_reason", result.reason)
+        # every trained model carries its diagnosis, judged on its last epoch's numbers
+        row = {**final_row(result.history), "status": result.status, "reason": result.reason}
+        tag_run(self.mlflow, run_id, diagnose(row, *self.baseline_args()))
         self.mlflow.set_terminated(run_id, "FINISHED" if result.status == "ok" else "FAILED")
+
+    def baseline_args(self) -> tuple:
+        value, source = self.baseline
+        return value, self.params.diagnosis, source
 
     def finish(self, artifacts: Sequence[str], metrics: dict[str, float]) -> None:
         from mlflow.entities import Metric

@@ -256,7 +256,7 @@ def run_study(params: Params, track: bool = True) -> StudyResult:
     if track:
         hidden = "x".join(map(str, cfg.hidden))
         name = f"lr_range-{cfg.dataset}-mlp{hidden}-{cfg.optimizer}-seed{params.seed}"
-        runs = StudyRuns(params, STAGE, name, splits_hash(splits))
+        runs = StudyRuns(params, STAGE, name, splits_hash(splits), splits.info)
     try:
         tests = [range_test(base, splits, b, s) for b in cfg.batch_sizes for s in cfg.seeds]
         ok = [t for t in tests if t.suggestion is not None]

@@ -262,7 +262,7 @@ def run_study(params: Params, track: bool = True) -> StudyResult:
     runs = None
     if track:
         name = f"optimizers-{cfg.dataset}-mlp{'x'.join(map(str, cfg.hidden))}-seed{params.seed}"
-        runs = StudyRuns(params, STAGE, name, splits_hash(splits))
+        runs = StudyRuns(params, STAGE, name, splits_hash(splits), splits.info)
     outcomes = []
     noise: dict[int, float] = {}
     try:

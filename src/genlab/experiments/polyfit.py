@@ -35,6 +35,7 @@ from genlab.config import Params, as_flat_dict, with_overrides
 from genlab.data import make_splits
 from genlab.data.poly import true_function
 from genlab.data.splits import SPLIT_NAMES, Splits
+from genlab.diagnosis import diagnose, known_baseline, tag_run
 from genlab.evaluation import evaluate_splits
 from genlab.experiments.ensembles import legendre_design
 from genlab.plotting import plt
@@ -327,6 +328,12 @@ def track(params: Params, result: PolyfitResult, figures: list[Path], metrics: d
             params={k: gd_flat[k] for k in keep},
             history=r.history,
         )
+        # both trained models of this degree get a diagnosis (baseline: the noise variance σ²)
+        baseline, source = known_baseline(result.splits.info)
+        tag_run(mlflow, child, diagnose(r.gd, baseline, params.diagnosis, source))
+        ls = diagnose({**r.ls, "status": "ok"}, baseline, params.diagnosis, source)
+        mlflow.set_tag(child, "genlab.diagnosis_ls", ls.label)
+        mlflow.set_tag(child, "genlab.diagnosis_ls_reason", ls.reasoning[:5000])
         mlflow.set_terminated(child, "FINISHED" if status == "ok" else "FAILED")
         if status != "ok":
             worst = "diverged"
