@@ -11,7 +11,7 @@ import yaml
 from genlab.cli import run_stage
 from genlab.config import as_flat_dict, load_params
 from genlab.data import load_splits
-from genlab.outputs import write_atomic, write_csv, write_json
+from genlab.outputs import reproducible_history, write_atomic, write_csv, write_json
 from genlab.tracking import (
     check_tracking,
     describe_run,
@@ -49,7 +49,7 @@ def main() -> None:
     if result.status == "diverged":
         client.set_tag(run_id, "genlab.diverged_reason", result.reason)
         client.set_terminated(run_id, "FAILED")
-    write_csv(HISTORY, result.history)
+    write_csv(HISTORY, reproducible_history(result.history))
     write_json(
         f"{MODELS}/train.json",
         {

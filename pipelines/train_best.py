@@ -19,7 +19,7 @@ from genlab.data import make_splits
 from genlab.diagnosis import diagnose, known_baseline, tag_run
 from genlab.evaluation import evaluate_splits
 from genlab.experiments.tuning import data_hash, retrain_params
-from genlab.outputs import write_csv, write_json
+from genlab.outputs import reproducible_history, write_csv, write_json
 from genlab.plotting import learning_curves
 from genlab.tracking import (
     check_tracking,
@@ -87,7 +87,7 @@ def main() -> None:
     metrics.update(diagnosis.as_metrics())
     tag_run(mlflow, run_id, diagnosis)
     write_json(METRICS, metrics)
-    write_csv(PLOTS / "history.csv", result.history)
+    write_csv(PLOTS / "history.csv", reproducible_history(result.history))
     fig = learning_curves(result.history, PLOTS / "learning_curve.png", title=f"{name} (tuned)")
     mlflow.log_artifact(run_id, str(fig))
     mlflow.log_artifact(run_id, str(BEST))

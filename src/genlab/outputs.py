@@ -69,3 +69,9 @@ def write_csv(path: str | Path, rows: Iterable[Mapping[str, object]]) -> Path:
 
 def _fmt(v: object) -> object:
     return f"{v:.6g}" if isinstance(v, float) else v
+
+
+def reproducible_history(history: list[dict[str, float]]) -> list[dict[str, float]]:
+    """Per-epoch rows without wall-clock time: a DVC output must be the same bytes on a rerun
+    with the same params, and seconds never are (the curves in MLflow keep them)."""
+    return [{k: v for k, v in row.items() if k != "time_s"} for row in history]
