@@ -10,6 +10,16 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
 
+def save_figure(fig, path: str | Path, dpi: int = 110) -> Path:
+    """Lay out, write and close a figure: every PNG of the pipeline goes through here."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.tight_layout()
+    fig.savefig(path, dpi=dpi)
+    plt.close(fig)
+    return path
+
+
 def learning_curves(history: list[dict[str, float]], path: str | Path, title: str = "") -> Path:
     """Loss (and accuracy, when present) per epoch for train, val and test."""
     path = Path(path)
@@ -27,7 +37,4 @@ def learning_curves(history: list[dict[str, float]], path: str | Path, title: st
         ax.legend()
     if title:
         fig.suptitle(title)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+    return save_figure(fig, path)

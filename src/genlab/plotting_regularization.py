@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
-from genlab.plotting import plt
+from genlab.plotting import plt, save_figure
 
 
 def _error_name(rows: list[dict]) -> tuple[str, str]:
@@ -53,10 +53,7 @@ def regularization_curves(results, path: str | Path) -> Path:
         ax.set_ylabel("loss")
     axes.flat[0].legend(fontsize=8)
     fig.suptitle("Train (solid) and test (dashed) loss per variant; grey: no regularization")
-    fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
-    return path
+    return save_figure(fig, path, dpi=100)
 
 
 def regularization_summary(rows: list[dict], path: str | Path) -> Path:
@@ -83,7 +80,4 @@ def regularization_summary(rows: list[dict], path: str | Path) -> Path:
     ax.grid(axis="x", alpha=0.3)
     ax.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.12), ncol=2)
     ax.set_title("Final train vs test per variant (diagnosis in brackets)")
-    fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
-    return path
+    return save_figure(fig, path, dpi=100)

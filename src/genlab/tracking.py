@@ -149,9 +149,7 @@ def start_run(
     tags = dict(tags)
     if parent_run_id:
         tags["mlflow.parentRunId"] = parent_run_id
-    run = client(params).create_run(
-        ensure_experiment(params, family), run_name=run_name, tags=tags
-    )
+    run = client(params).create_run(ensure_experiment(params, family), run_name=run_name, tags=tags)
     return run.info.run_id
 
 

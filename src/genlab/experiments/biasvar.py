@@ -54,7 +54,7 @@ from genlab.experiments.ensembles import (
     train_stacked,
 )
 from genlab.models import MLP
-from genlab.plotting import plt
+from genlab.plotting import plt, save_figure
 from genlab.tracking import client, run_tags, start_run
 
 # Independent random streams, all derived from params.seed.
@@ -429,7 +429,7 @@ def plot_regression(result: BiasVarResult, path: str | Path) -> Path:
         f"Regression, K = {result.regression.draws} training sets of "
         f"{result.regression.y_sets.shape[1]} points"
     )
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 def plot_classification(result: BiasVarResult, path: str | Path) -> Path:
@@ -470,7 +470,7 @@ def plot_classification(result: BiasVarResult, path: str | Path) -> Path:
         f"Classification (0-1 loss, Domingos 2000), K = {result.classification.draws} "
         f"training sets of {result.classification.y_sets.shape[1]} points"
     )
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 def plot_shortcut(result: BiasVarResult, path: str | Path) -> Path:
@@ -495,16 +495,7 @@ def plot_shortcut(result: BiasVarResult, path: str | Path) -> Path:
         ax.set_xlabel(AXIS[sweep])
         ax.grid(alpha=0.3)
     axes[0].legend(fontsize=7)
-    return _save(fig, path)
-
-
-def _save(fig, path: str | Path) -> Path:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+    return save_figure(fig, path)
 
 
 # ------------------------------------------------------------------------------ MLflow

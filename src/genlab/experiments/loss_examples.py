@@ -18,6 +18,7 @@ import torch  # noqa: E402
 from genlab.config.losses import LossExamplesConfig  # noqa: E402
 from genlab.information import cross_entropy, entropy, kl_divergence  # noqa: E402
 from genlab.losses import binary_cross_entropy_formula, loss_fn  # noqa: E402
+from genlab.plotting import save_figure  # noqa: E402
 
 
 def probability_table(probabilities: list[float]) -> list[dict[str, float]]:
@@ -71,10 +72,7 @@ def loss_curves_figure(path: str | Path) -> Path:
     ax.set_ylim(0, 5)
     ax.grid(alpha=0.3)
     ax.legend()
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+    return save_figure(fig, path)
 
 
 def run(cfg: LossExamplesConfig) -> tuple[list[dict[str, float]], dict[str, float]]:

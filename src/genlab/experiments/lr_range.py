@@ -36,7 +36,7 @@ from genlab.experiments.gd_base import (
     study_splits,
 )
 from genlab.outputs import write_csv, write_json
-from genlab.plotting import plt
+from genlab.plotting import plt, save_figure
 from genlab.training import FitResult, accelerator, build_module, fit
 
 STAGE = "lr_range"
@@ -360,10 +360,7 @@ def figure(study: StudyResult, path: str | Path) -> Path:
         f"mlp{'x'.join(map(str, b.model.mlp.hidden))}, {cfg.optimizer}, "
         f"lr_find {cfg.min_lr:g}..{cfg.max_lr:g} in {cfg.num_training} steps"
     )
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+    return save_figure(fig, path)
 
 
 def median_curve(tests: list[RangeTest]) -> list[dict[str, float]]:

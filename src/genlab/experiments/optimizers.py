@@ -31,7 +31,7 @@ from genlab.experiments.gd_base import (
     study_splits,
 )
 from genlab.outputs import write_csv, write_json
-from genlab.plotting import plt
+from genlab.plotting import plt, save_figure
 from genlab.training import FitResult, build_module, fit
 
 STAGE = "optimizers"
@@ -322,10 +322,7 @@ def four_views(outcomes: list[Outcome], path: str | Path, title: str = "") -> Pa
     axes.flat[0].legend(fontsize=8)
     if title:
         fig.suptitle(title)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+    return save_figure(fig, path)
 
 
 def metrics(study: StudyResult) -> dict[str, object]:

@@ -38,7 +38,7 @@ from genlab.data.splits import SPLIT_NAMES, Splits
 from genlab.diagnosis import diagnose, known_baseline, tag_run
 from genlab.evaluation import evaluate_splits
 from genlab.experiments.ensembles import legendre_design
-from genlab.plotting import plt
+from genlab.plotting import plt, save_figure
 from genlab.tracking import client, run_tags, start_run
 from genlab.training import fit
 
@@ -217,10 +217,7 @@ def plot_errors(result: PolyfitResult, path: str | Path) -> Path:
     ax2.set_ylabel("condition number of the design matrix")
     ax2.grid(alpha=0.3)
     ax2.legend(fontsize=8)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+    return save_figure(fig, path)
 
 
 def plot_curves(result: PolyfitResult, degrees: list[int], path: str | Path) -> Path:
@@ -250,10 +247,7 @@ def plot_curves(result: PolyfitResult, degrees: list[int], path: str | Path) -> 
         ax.set_xlabel("x")
         ax.grid(alpha=0.3)
     np.atleast_1d(axes)[0].legend(fontsize=8, loc="lower left")
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+    return save_figure(fig, path)
 
 
 # ------------------------------------------------------------------------------ MLflow

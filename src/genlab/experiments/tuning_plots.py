@@ -12,7 +12,7 @@ from optuna.trial import TrialState
 
 from genlab.config.tune import TuneConfig
 from genlab.experiments.tuning import EPOCHS, REASON, hp_from_params, status
-from genlab.plotting import plt
+from genlab.plotting import plt, save_figure
 
 
 def trial_rows(study: optuna.Study, tune: TuneConfig) -> list[dict[str, object]]:
@@ -105,13 +105,6 @@ def importances(study: optuna.Study, seed: int) -> dict[str, float]:
 
 
 # --------------------------------------------------------------------------------- figures
-def _save(fig, path: str | Path) -> Path:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
 
 
 def history_figure(rows: list[dict], metric: str, direction: str, path: str | Path) -> Path:
@@ -146,7 +139,7 @@ def history_figure(rows: list[dict], metric: str, direction: str, path: str | Pa
     ax.set_title(f"Optimization history ({direction} {metric})")
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 def importance_figure(imp: dict[str, float], path: str | Path) -> Path:
@@ -159,7 +152,7 @@ def importance_figure(imp: dict[str, float], path: str | Path) -> Path:
         ax.text(0.5, 0.5, "too few complete trials", ha="center", va="center")
         ax.set_axis_off()
     ax.set_title("Hyperparameter importance")
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 def landscape_figure(
@@ -212,4 +205,4 @@ def landscape_figure(
     ax.set_title(title, fontsize=10)
     ax.grid(alpha=0.3, which="both")
     ax.legend(fontsize=8, loc="best")
-    return _save(fig, path)
+    return save_figure(fig, path)
