@@ -56,3 +56,7 @@ def raw_params() -> dict:
 @pytest.fixture
 def tiny_params() -> Params:
     return parse_params(tiny_raw())
+
+
+# Team mode: the real shared stack, started once per session by the tests that ask for it.
+from tests.team_stack import team_env, team_settings  # noqa: E402, F401

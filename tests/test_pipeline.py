@@ -51,7 +51,7 @@ def test_mlflow_run_has_params_curves_and_artifacts(repo):
     client = MlflowClient(f"sqlite:///{repo / 'mlflow.db'}")
     exp = client.get_experiment_by_name("genlab/train")
     runs = client.search_runs([exp.experiment_id])
-    assert len(runs) == 1
+    assert len(runs) == 1  # this test runs before the module's `dvc exp run`s
     run = runs[0]
     record = json.loads((repo / "models/train.json").read_text())
     assert run.info.run_id == record["run_id"]
@@ -82,6 +82,21 @@ def test_exp_run_with_a_train_param_reruns_only_train_and_evaluate(repo):
     assert "Running stage 'prepare'" not in out
     table = _sh(["dvc", "exp", "show", "--json"], repo).stdout
     assert "0.003" in table
+
+
+def test_exp_run_in_a_temp_copy_logs_into_the_project_store(repo):
+    """`dvc exp run --temp` trains in a throw-away copy: its run must land in the project's own
+    embedded store, tagged with the experiment's name and baseline commit."""
+    from mlflow.tracking import MlflowClient
+
+    _sh(["dvc", "exp", "run", "--temp", "-n", "in-temp", "train", "-S", "train.max_epochs=2"], repo)
+    client = MlflowClient(f"sqlite:///{repo / 'mlflow.db'}")
+    exp = client.get_experiment_by_name("genlab/train")
+    runs = client.search_runs([exp.experiment_id], "tags.`dvc.exp_name` = 'in-temp'")
+    assert len(runs) == 1 and runs[0].data.params["train.max_epochs"] == "2"
+    head = _sh(["git", "rev-parse", "HEAD"], repo).stdout.strip()
+    assert runs[0].data.tags["dvc.baseline_rev"] == head
+    assert not list(repo.glob(".dvc/tmp/exps/**/mlflow.db"))
 
 
 def test_bad_param_fails_before_work_and_keeps_outputs(repo):

@@ -7,6 +7,7 @@ seconds, not a finished run.
 
 from __future__ import annotations
 
+import base64
 import os
 import subprocess
 import urllib.error
@@ -24,33 +25,32 @@ class TrackingError(RuntimeError):
     """The MLflow store cannot be used (unreachable server, unsupported URI)."""
 
 
+def project_root() -> Path:
+    """The project a stage belongs to. `dvc exp run --temp` and queued experiments run in a
+    throw-away copy under `.dvc/tmp/exps/`; DVC names the real project in `DVC_ROOT`, so the
+    embedded store stays the project's own and no run is lost with the copy."""
+    return Path(os.environ.get("DVC_ROOT") or Path.cwd()).resolve()
+
+
 def resolve_tracking_uri(cfg: TrackingConfig) -> str:
-    """The env var wins; a relative sqlite path is anchored at the current (project) directory."""
+    """The env var wins; a relative sqlite path is anchored at the project root."""
     uri = os.environ.get("MLFLOW_TRACKING_URI") or cfg.tracking_uri
     if uri.startswith("sqlite:///") and not uri.startswith("sqlite:////"):
-        uri = "sqlite:///" + str(Path(uri.removeprefix("sqlite:///")).resolve())
+        uri = "sqlite:///" + str(project_root() / uri.removeprefix("sqlite:///"))
     return uri
 
 
 def artifact_location(cfg: TrackingConfig, uri: str) -> str | None:
     """Local stores keep artifacts beside the project; a server decides its own."""
     if uri.startswith("sqlite:"):
-        return Path(cfg.artifact_dir).resolve().as_uri()
+        return (project_root() / cfg.artifact_dir).as_uri()
     return None
 
 
 def check_tracking(uri: str, timeout: float = 5.0) -> None:
     """Fail fast, with one clear message, when runs could not be recorded."""
     if uri.startswith(("http://", "https://")):
-        try:
-            with urllib.request.urlopen(uri.rstrip("/") + "/health", timeout=timeout) as resp:
-                if resp.status != 200:
-                    raise TrackingError(f"MLflow server at {uri} answered HTTP {resp.status}")
-        except (urllib.error.URLError, OSError) as err:
-            raise TrackingError(
-                f"MLflow tracking server at {uri} is unreachable ({err}). Start it, fix "
-                "MLFLOW_TRACKING_URI, or unset it to use the embedded sqlite:///mlflow.db store"
-            ) from None
+        _check_server(uri.rstrip("/"), timeout)
     elif uri.startswith("sqlite:///"):
         db = Path(uri.removeprefix("sqlite:///"))
         db.parent.mkdir(parents=True, exist_ok=True)
@@ -59,6 +59,7 @@ def check_tracking(uri: str, timeout: float = 5.0) -> None:
                 f"{db} is not a SQLite database: move it away or point "
                 "tracking.tracking_uri / MLFLOW_TRACKING_URI elsewhere"
             )
+        _create_store_once(uri, db)
     elif uri.startswith(("databricks", "postgresql", "mysql", "mssql")):
         return
     else:
@@ -66,6 +67,49 @@ def check_tracking(uri: str, timeout: float = 5.0) -> None:
             f"tracking URI '{uri}' is not supported: MLflow 3 refuses file stores. Use "
             "sqlite:///path.db (embedded), http(s)://host:port (server) or a database URI"
         )
+
+
+def _check_server(uri: str, timeout: float) -> None:
+    """The server answers, and accepts this client's credentials (basic-auth servers)."""
+    user = os.environ.get("MLFLOW_TRACKING_USERNAME")
+    try:
+        with urllib.request.urlopen(uri + "/health", timeout=timeout) as resp:
+            if resp.status != 200:
+                raise TrackingError(f"MLflow server at {uri} answered HTTP {resp.status}")
+        req = urllib.request.Request(uri + "/api/2.0/mlflow/experiments/search?max_results=1")
+        if user:
+            token = f"{user}:{os.environ.get('MLFLOW_TRACKING_PASSWORD', '')}"
+            req.add_header("Authorization", "Basic " + base64.b64encode(token.encode()).decode())
+        urllib.request.urlopen(req, timeout=timeout).close()
+    except urllib.error.HTTPError as err:
+        if err.code in (401, 403):
+            who = f"user '{user}'" if user else "anonymous requests"
+            raise TrackingError(
+                f"MLflow server at {uri} refuses {who} (HTTP {err.code}): `source team.env`, or "
+                "set MLFLOW_TRACKING_USERNAME / MLFLOW_TRACKING_PASSWORD to a user with access"
+            ) from None
+        raise TrackingError(f"MLflow server at {uri} answered HTTP {err.code}") from None
+    except (urllib.error.URLError, OSError) as err:
+        raise TrackingError(
+            f"MLflow tracking server at {uri} is unreachable ({err}). Start it (`make team-up` "
+            "for the local team stack), fix MLFLOW_TRACKING_URI, or unset it to use the "
+            "embedded sqlite:///mlflow.db store"
+        ) from None
+
+
+def _create_store_once(uri: str, db: Path) -> None:
+    """Create (migrate) a new SQLite store under a file lock: two stages starting together on
+    a fresh store (`dvc queue start -j 2`) would otherwise race in MLflow's schema migration."""
+    if db.exists() and db.stat().st_size:
+        return
+    from filelock import FileLock
+
+    with FileLock(str(db) + ".lock", timeout=120):
+        if db.exists() and db.stat().st_size:
+            return
+        from mlflow.tracking import MlflowClient
+
+        MlflowClient(uri).search_experiments(max_results=1)
 
 
 def experiment_name(cfg: TrackingConfig, family: str) -> str:
@@ -95,13 +139,24 @@ def describe_run(params: Params) -> str:
     return f"{arch}-{params.data.name}-{o.name}-lr{o.lr:g}-bs{batch}-seed{params.seed}"
 
 
+# Set by DVC for `dvc exp run` (all modes): the experiment's name and the commit it started from.
+DVC_EXP_TAGS = {"DVC_EXP_NAME": "dvc.exp_name", "DVC_EXP_BASELINE_REV": "dvc.baseline_rev"}
+
+
+def dvc_experiment_tags() -> dict[str, str]:
+    """`dvc.exp_name` / `dvc.baseline_rev` when the stage runs inside a DVC experiment, so a
+    `dvc exp show` row leads to its MLflow runs and back (README, Experiments)."""
+    return {tag: os.environ[var] for var, tag in DVC_EXP_TAGS.items() if os.environ.get(var)}
+
+
 def run_tags(params: Params, stage: str, data_hash: str, description: str = "") -> dict[str, str]:
     tags = {
         "genlab.stage": stage,
         "genlab.dataset": params.data.name,
         "genlab.data_hash": data_hash,
         "genlab.seed": str(params.seed),
-        "mlflow.source.git.commit": git_commit(),
+        "mlflow.source.git.commit": os.environ.get("DVC_EXP_BASELINE_REV") or git_commit(),
+        **dvc_experiment_tags(),
     }
     if description:
         tags["mlflow.note.content"] = description

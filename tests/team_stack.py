@@ -1,0 +1,84 @@
+"""Session fixtures for team mode: the real stack (PostgreSQL, SeaweedFS S3, MLflow server with
+basic-auth) on free 127.0.0.1 ports in a throw-away directory, stopped by PID at the end."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import tempfile
+from pathlib import Path
+
+import pytest
+
+from genlab.team import postgres, stack
+from genlab.team.process import ServiceError
+from genlab.team.settings import DEFAULT_PORTS, TeamSettings
+
+
+def free_port(taken: set[int]) -> int:
+    """A free port below 55535 whose +10000 twin (SeaweedFS gRPC) is free too."""
+    while True:
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            port = s.getsockname()[1]
+        if port >= 55535 or port in taken or port + 10000 in taken:
+            continue
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", port + 10000))
+            except OSError:
+                continue
+        taken.update({port, port + 10000})
+        return port
+
+
+def team_unavailable() -> str | None:
+    """Why the stack cannot run here (a skip reason), or None."""
+    try:
+        postgres.bin_dir()
+    except ServiceError as err:
+        return str(err)
+    if os.geteuid() == 0 and shutil.which("runuser") is None:
+        return "runuser missing: cannot start PostgreSQL as the postgres user"
+    try:
+        import boto3  # noqa: F401
+        import psycopg  # noqa: F401
+    except ImportError as err:
+        return f"team extra not installed ({err}): pip install -e '.[team]'"
+    return None
+
+
+def reachable_dir() -> Path:
+    """A fresh directory the postgres user can reach (pytest's tmp dirs are root-only)."""
+    root = Path(tempfile.mkdtemp(prefix="genlab-team-"))
+    root.chmod(0o755)
+    return root
+
+
+@pytest.fixture(scope="session")
+def team_settings():
+    """A running team stack; yields its TeamSettings (use `.env()` for client variables)."""
+    reason = team_unavailable()
+    if reason:
+        pytest.skip(f"team stack unavailable: {reason}")
+    root = reachable_dir()
+    taken: set[int] = set()
+    s = TeamSettings(root=root, ports={name: free_port(taken) for name in DEFAULT_PORTS})
+    try:
+        stack.up(s, log=lambda *_: None)
+    except ServiceError:
+        stack.down(s, log=lambda *_: None, discard=True)
+        raise
+    yield s
+    stack.down(s, log=lambda *_: None, discard=True)
+    shutil.rmtree(root, ignore_errors=True)
+
+
+@pytest.fixture
+def team_env(team_settings, monkeypatch) -> dict[str, str]:
+    """The stack's client variables, set in this process for the test."""
+    env = team_settings.env()
+    for k, v in env.items():
+        monkeypatch.setenv(k, v)
+    return env
