@@ -59,4 +59,4 @@ def tiny_params() -> Params:
 
 
 # Team mode: the real shared stack, started once per session by the tests that ask for it.
-from tests.team_stack import team_env, team_settings  # noqa: E402, F401
+from tests.team_stack import sshd, team_env, team_settings  # noqa: E402, F401

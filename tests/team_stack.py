@@ -6,13 +6,15 @@ from __future__ import annotations
 import os
 import shutil
 import socket
+import subprocess
 import tempfile
+import time
 from pathlib import Path
 
 import pytest
 
 from genlab.team import postgres, stack
-from genlab.team.process import ServiceError
+from genlab.team.process import ServiceError, port_open
 from genlab.team.settings import DEFAULT_PORTS, TeamSettings
 
 
@@ -82,3 +84,38 @@ def team_env(team_settings, monkeypatch) -> dict[str, str]:
     for k, v in env.items():
         monkeypatch.setenv(k, v)
     return env
+
+
+@pytest.fixture(scope="session")
+def sshd(tmp_path_factory):
+    """An OpenSSH server on a free 127.0.0.1 port accepting one generated key (a DVC SSH
+    remote's far end). Yields (port, user, private key path)."""
+    exe = Path("/usr/sbin/sshd")
+    if not exe.exists() or shutil.which("ssh-keygen") is None:
+        pytest.skip("OpenSSH server missing: `make team-deps` installs Debian's openssh-server")
+    if os.geteuid() != 0:
+        pytest.skip("sshd on a private config needs root here")
+    d = tmp_path_factory.mktemp("sshd")
+    for name in ("host_key", "client_key"):
+        subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(d / name)],
+                       check=True)
+    (d / "authorized_keys").write_text((d / "client_key.pub").read_text())
+    port = free_port(set())
+    config = d / "sshd_config"
+    config.write_text(
+        f"Port {port}\nListenAddress 127.0.0.1\nHostKey {d / 'host_key'}\n"
+        f"AuthorizedKeysFile {d / 'authorized_keys'}\nPasswordAuthentication no\n"
+        f"KbdInteractiveAuthentication no\nUsePAM no\nStrictModes no\nPermitRootLogin yes\n"
+        f"PidFile {d / 'sshd.pid'}\nSubsystem sftp internal-sftp\n"
+    )
+    Path("/run/sshd").mkdir(parents=True, exist_ok=True)  # privilege separation directory
+    proc = subprocess.Popen([str(exe), "-D", "-f", str(config), "-E", str(d / "sshd.log")])
+    deadline = time.monotonic() + 10
+    while not port_open("127.0.0.1", port):
+        if proc.poll() is not None or time.monotonic() > deadline:
+            proc.kill()
+            pytest.fail(f"sshd did not start: {(d / 'sshd.log').read_text()[-500:]}")
+        time.sleep(0.1)
+    yield port, "root", d / "client_key"
+    proc.terminate()
+    proc.wait(timeout=10)

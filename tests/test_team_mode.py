@@ -78,6 +78,25 @@ def test_clone_b_sees_clone_a_runs_and_artifacts(clones, team_env):
     assert Path(local).read_text() == (a / "models/resolved_params.yaml").read_text()
 
 
+def test_dvc_push_and_pull_through_an_ssh_remote(clones, sshd, tmp_path):
+    """The same round trip through an SSH remote (dvc-ssh against a real OpenSSH server)."""
+    a, _, env, *_ = clones
+    port, user, key = sshd
+    url = f"ssh://{user}@127.0.0.1:{port}{tmp_path / 'store'}"
+    for repo in (a,):
+        sh(["dvc", "remote", "add", "--local", "-f", "ssh", url], repo)
+        sh(["dvc", "remote", "modify", "--local", "ssh", "keyfile", str(key)], repo)
+    out = sh(["dvc", "push", "-r", "ssh"], a).stdout
+    assert "pushed" in out
+    c = tmp_path / "clone_c"
+    sh(["git", "clone", "-q", str(a), str(c)], a)
+    sh(["dvc", "remote", "add", "--local", "-f", "ssh", url], c)
+    sh(["dvc", "remote", "modify", "--local", "ssh", "keyfile", str(key)], c)
+    sh(["dvc", "pull", "-r", "ssh", "--with-deps", TARGET], c)
+    assert (c / "models/model.ckpt").read_bytes() == (a / "models/model.ckpt").read_bytes()
+    assert "Running stage" not in sh(["dvc", "repro", TARGET], c).stdout
+
+
 def wait_for_queue(repo: Path, env: dict, timeout: float = 300) -> str:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
