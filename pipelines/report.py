@@ -1,6 +1,8 @@
 """Stage `report`: the self-contained HTML report, built only from the pipeline's outputs.
 
 Run: `dvc repro report`, then open report/index.html (works offline: one file plus img/).
+Reads: every study's metrics/*.json and plots/ figures, dvc.lock (the params each ran with).
+Writes: report/index.html and report/img/.
 """
 
 from genlab.cli import run_stage

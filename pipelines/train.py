@@ -29,7 +29,7 @@ def main() -> None:
     splits, meta = load_splits(DATA)
     if meta["dataset"] != params.data.name:
         raise ValueError(
-            f"{DATA} holds '{meta['name']}' but params data.name is "
+            f"{DATA} holds '{meta['dataset']}' but params data.name is "
             f"'{params.data.name}': run `dvc repro prepare`"
         )
     check_tracking(resolve_tracking_uri(params.tracking))

@@ -13,6 +13,11 @@ EXPECTED = (ConfigError, DataError, TrackingError, FileNotFoundError, ValueError
 
 
 def run_stage(name: str, main: Callable[[], None]) -> None:
+    """Run a stage's `main`; `--help` prints what the stage reads and writes and does nothing."""
+    if any(arg in ("-h", "--help") for arg in sys.argv[1:]):
+        doc = getattr(sys.modules.get("__main__"), "__doc__", None) or f"Stage `{name}`."
+        print(doc.strip())
+        return
     try:
         main()
     except EXPECTED as err:

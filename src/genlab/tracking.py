@@ -25,7 +25,7 @@ class TrackingError(RuntimeError):
     """The MLflow store cannot be used (unreachable server, unsupported URI)."""
 
 
-def project_root() -> Path:
+def store_root() -> Path:
     """The project a stage belongs to. `dvc exp run --temp` and queued experiments run in a
     throw-away copy under `.dvc/tmp/exps/`; DVC names the real project in `DVC_ROOT`, so the
     embedded store stays the project's own and no run is lost with the copy."""
@@ -36,14 +36,14 @@ def resolve_tracking_uri(cfg: TrackingConfig) -> str:
     """The env var wins; a relative sqlite path is anchored at the project root."""
     uri = os.environ.get("MLFLOW_TRACKING_URI") or cfg.tracking_uri
     if uri.startswith("sqlite:///") and not uri.startswith("sqlite:////"):
-        uri = "sqlite:///" + str(project_root() / uri.removeprefix("sqlite:///"))
+        uri = "sqlite:///" + str(store_root() / uri.removeprefix("sqlite:///"))
     return uri
 
 
 def artifact_location(cfg: TrackingConfig, uri: str) -> str | None:
     """Local stores keep artifacts beside the project; a server decides its own."""
     if uri.startswith("sqlite:"):
-        return (project_root() / cfg.artifact_dir).as_uri()
+        return (store_root() / cfg.artifact_dir).as_uri()
     return None
 
 
