@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from collections.abc import Callable
 
@@ -23,3 +24,26 @@ def run_stage(name: str, main: Callable[[], None]) -> None:
     except EXPECTED as err:
         print(f"genlab {name}: error: {err}", file=sys.stderr)
         sys.exit(2)
+    except Exception as err:
+        if not _tracking_failure(err):
+            raise
+        uri = os.environ.get("MLFLOW_TRACKING_URI", "the tracking server")
+        print(
+            f"genlab {name}: error: MLflow at {uri} stopped answering mid-run "
+            f"({type(err).__name__}): restart it (`make team-up` for the local team stack) "
+            "and rerun the stage",
+            file=sys.stderr,
+        )
+        sys.exit(2)
+
+
+# What MLflow's HTTP client says when the server is gone or hangs (after its retries).
+_GONE = ("Max retries exceeded", "Connection refused", "Read timed out", "ConnectionError")
+
+
+def _tracking_failure(err: BaseException) -> bool:
+    """An MLflow client call that failed because the server went away (not a bug of ours)."""
+    module = type(err).__module__
+    if not module.startswith(("mlflow", "requests", "urllib3")):
+        return False
+    return any(marker in f"{type(err).__name__}: {err}" for marker in _GONE)

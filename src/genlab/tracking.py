@@ -16,6 +16,15 @@ from pathlib import Path
 
 # Nothing leaves the machine: MLflow's usage telemetry is off unless a user turns it on.
 os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
+# A tracking server that dies mid-run: MLflow's defaults (7 retries, 120 s timeout) make each
+# call wait ~4 min. These make a dead server fail a call within about a minute (a user's own
+# setting wins): 15 s per attempt, 2 retries, 1 s then 2 s apart.
+for _knob, _value in (
+    ("MLFLOW_HTTP_REQUEST_TIMEOUT", "15"),
+    ("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "2"),
+    ("MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR", "1"),
+):
+    os.environ.setdefault(_knob, _value)
 
 from genlab.config import Params  # noqa: E402
 from genlab.config.tracking import TrackingConfig  # noqa: E402
