@@ -5,17 +5,70 @@ BIN    := $(VENV)/bin
 # The CPU build of torch is installed first where the venv has none, so the open `torch`
 # range in pyproject.toml never pulls a multi-GB CUDA build; GPU users keep the torch they have.
 TORCH_CPU ?= torch==2.13.0
+# Every other package, pinned with its hashes (`make lock` writes it; torch is left out of it).
+LOCK      := requirements.lock
+# uv installs the lock in seconds from its cache; its own version is pinned too.
+UV_PIN    ?= uv==0.13.9
+UV        := $(BIN)/uv
+# `make lock LOCK_FLAGS=--upgrade` moves every pin to the newest release pyproject.toml allows.
+LOCK_FLAGS ?=
 
-.PHONY: setup browser repro test lint bench clean-venv team-deps team-up team-down team-status
+# uv does not read pip's configuration: this prints the indexes and find-links this machine's
+# pip uses (pip.conf and PIP_* variables, read by pip itself) as uv options. A file index
+# that does not exist is dropped (pip only warns; uv fails). `lock` puts pip's main index
+# first, so the lock carries that index's full set of hashes; `install` puts it last, so
+# local mirrors and find-links serve what they hold.
+define PIP_INDEX_PY
+import os, sys
+from pip._internal.commands import create_command
+o = create_command("install").parse_args([])[0]
+ok = lambda u: "://" in u.removeprefix("file://") or os.path.exists(u.removeprefix("file://"))
+urls = [u for u in o.extra_index_urls if ok(u)] + [o.index_url]
+if sys.argv[1] == "lock":
+    urls = urls[-1:] + urls[:-1]
+args = [a for u in urls[:-1] for a in ("--index", u)] + ["--default-index", urls[-1]]
+args += [a for f in o.find_links if ok(f) for a in ("--find-links", f)]
+args += ["--no-index"] if o.no_index else []
+print(" ".join(args + ["--index-strategy", "unsafe-best-match"]))
+endef
+export PIP_INDEX_PY
+PIP_INDEX = $(BIN)/python -c "$$PIP_INDEX_PY"
+
+.PHONY: setup lock browser repro test lint bench clean-venv team-deps team-up team-down team-status
 
 setup: $(VENV)/.installed
 
-$(VENV)/.installed: pyproject.toml
+# The venv and the pinned uv in it (pip is only needed for this bootstrap).
+$(UV):
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -c "import torch" 2>/dev/null || $(BIN)/python -m pip install --quiet "$(TORCH_CPU)"
-	$(BIN)/python -m pip install --quiet -e ".[dev,team]"
+	$(BIN)/python -m pip install --quiet "$(UV_PIN)"
+
+# Reinstalls when the lock or pyproject.toml changes; otherwise `make setup` does nothing.
+$(VENV)/.installed: $(LOCK) pyproject.toml | $(UV)
+# torch first, unless the venv has one already (a GPU user's CUDA build is kept)
+	$(BIN)/python -c "import torch" 2>/dev/null || $(UV) pip install --quiet \
+		--python $(BIN)/python --no-deps "$(TORCH_CPU)" $$($(PIP_INDEX) install)
+# exactly the locked versions, each checked against its hashes
+	$(UV) pip install --quiet --python $(BIN)/python --require-hashes --no-deps \
+		-r $(LOCK) $$($(PIP_INDEX) install)
+# genlab itself, editable, built with the locked setuptools (nothing else is fetched)
+	$(UV) pip install --quiet --python $(BIN)/python --no-deps --no-build-isolation -e .
+# fails if a requirement is missing or conflicts (e.g. a GPU user's torch vs the lock)
+	$(UV) pip check --python $(BIN)/python
 	touch $@
+
+# Re-resolves pyproject.toml (main deps + dev + team extras) for Python 3.11 on Linux x86_64,
+# keeping the current pins unless LOCK_FLAGS says otherwise.
+lock: | $(UV)
+# resolved with $(TORCH_CPU) (torch itself stays out) and setuptools (builds genlab in setup)
+	printf '%s\n' "$(TORCH_CPU)" "setuptools>=68" \
+		| $(UV) pip compile pyproject.toml - --extra dev --extra team --generate-hashes \
+		--python-version 3.11 --python-platform x86_64-manylinux_2_28 \
+		--no-emit-package torch --custom-compile-command "make lock" --quiet \
+		$(LOCK_FLAGS) $$($(PIP_INDEX) lock) -o $(LOCK)
+# a CUDA build of torch (no CPU wheel on find-links) would add nvidia-*, cuda-*, triton: drop them
+	awk '/^[^ #]/ { skip = /^(nvidia-|cuda-|triton=)/ } !skip' $(LOCK) > $(LOCK).tmp
+	mv $(LOCK).tmp $(LOCK)
 
 # Stages call `python`: with the venv first on PATH they run in the project's environment.
 export PATH := $(CURDIR)/$(BIN):$(PATH)
