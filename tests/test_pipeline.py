@@ -8,7 +8,13 @@ and bad input fails early with one clear message and leaves earlier outputs unto
 from __future__ import annotations
 
 import json
+import os
 import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
 from pathlib import Path
 
 import pytest
@@ -167,3 +173,60 @@ def test_diverging_run_is_recorded_and_evaluate_survives(repo):
     metrics = json.loads((repo / "metrics/evaluate.json").read_text())
     assert metrics["status"] == "diverged", metrics
     assert "became" in metrics["reason"]
+
+
+def _wait_for_running_run(db: Path, timeout: float = 60) -> str:
+    from mlflow.tracking import MlflowClient
+
+    client = MlflowClient(f"sqlite:///{db}")
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        exp = client.get_experiment_by_name("genlab/train")
+        if exp is not None:
+            runs = client.search_runs([exp.experiment_id], "attributes.status = 'RUNNING'")
+            if runs:
+                return runs[0].info.run_id
+        time.sleep(0.3)
+    raise AssertionError("no RUNNING train run appeared")
+
+
+def _start_long_train(repo: Path, db: Path) -> subprocess.Popen:
+    env = {**os.environ, "MLFLOW_TRACKING_URI": f"sqlite:///{db}"}
+    cmd = ["python", "pipelines/train.py"]
+    raw = tiny_raw()
+    raw["data"]["name"] = "mnist1d"
+    raw["train"]["max_epochs"] = 5000
+    raw["train"]["early_stopping"]["enabled"] = False
+    work = Path(tempfile.mkdtemp(dir=db.parent))
+    shutil.copytree(repo, work, ignore=shutil.ignore_patterns("mlflow.db", ".dvc"),
+                    dirs_exist_ok=True)
+    _write_params(work, raw)
+    env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env['PATH']}"
+    return subprocess.Popen(cmd, cwd=work, env=env, stderr=subprocess.PIPE, text=True)
+
+
+def test_interrupted_and_killed_runs_do_not_stay_running(repo, tmp_path):
+    """Ctrl-C: one line, the run KILLED. SIGKILL: the next stage start marks it KILLED."""
+    from mlflow.tracking import MlflowClient
+
+    from genlab.tracking import check_tracking
+
+    db = tmp_path / "runs.db"
+    proc = _start_long_train(repo, db)
+    run_id = _wait_for_running_run(db)
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, err
+    assert err.strip().splitlines()[-1].startswith("genlab train: interrupted")
+    client = MlflowClient(f"sqlite:///{db}")
+    assert client.get_run(run_id).info.status == "KILLED"
+
+    proc = _start_long_train(repo, db)
+    run_id = _wait_for_running_run(db)
+    proc.kill()
+    proc.wait(timeout=30)
+    assert client.get_run(run_id).info.status == "RUNNING"
+    check_tracking(f"sqlite:///{db}")  # what every stage does first
+    run = client.get_run(run_id)
+    assert run.info.status == "KILLED" and "ended without closing" in run.data.tags[
+        "genlab.end_reason"]

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import os
+import signal
 import sys
 from collections.abc import Callable
 
 from genlab.config.base import ConfigError
 from genlab.data.splits import DataError
-from genlab.tracking import TrackingError
+from genlab.tracking import TrackingError, close_my_runs
 
 EXPECTED = (ConfigError, DataError, TrackingError, FileNotFoundError, ValueError)
 
@@ -19,12 +20,28 @@ def run_stage(name: str, main: Callable[[], None]) -> None:
         doc = getattr(sys.modules.get("__main__"), "__doc__", None) or f"Stage `{name}`."
         print(doc.strip())
         return
+    interrupted = []
+
+    def on_sigint(signum, frame):
+        interrupted.append(signum)
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGINT, on_sigint)
     try:
         main()
+    except (KeyboardInterrupt, SystemExit) as err:
+        # Lightning turns Ctrl-C into SystemExit(1) after its own graceful shutdown
+        if not interrupted and not isinstance(err, KeyboardInterrupt):
+            raise
+        close_my_runs("KILLED", "interrupted (Ctrl-C / SIGINT)")
+        print(f"genlab {name}: interrupted; its MLflow runs are marked KILLED", file=sys.stderr)
+        sys.exit(130)
     except EXPECTED as err:
+        close_my_runs("FAILED", str(err))
         print(f"genlab {name}: error: {err}", file=sys.stderr)
         sys.exit(2)
     except Exception as err:
+        close_my_runs("FAILED", f"{type(err).__name__}: {err}")
         if not _tracking_failure(err):
             raise
         uri = os.environ.get("MLFLOW_TRACKING_URI", "the tracking server")

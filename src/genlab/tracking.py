@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import os
+import socket
 import subprocess
 import urllib.error
 import urllib.request
@@ -69,13 +70,94 @@ def check_tracking(uri: str, timeout: float = 5.0) -> None:
                 "tracking.tracking_uri / MLFLOW_TRACKING_URI elsewhere"
             )
         _create_store_once(uri, db)
-    elif uri.startswith(("databricks", "postgresql", "mysql", "mssql")):
-        return
-    else:
+    elif not uri.startswith(("databricks", "postgresql", "mysql", "mssql")):
         raise TrackingError(
             f"tracking URI '{uri}' is not supported: MLflow 3 refuses file stores. Use "
             "sqlite:///path.db (embedded), http(s)://host:port (server) or a database URI"
         )
+    global _CHECKED_URI
+    _CHECKED_URI = uri
+    close_stale_runs(uri)
+
+
+# --------------------------------------------------------------- runs left RUNNING
+OWNER_TAG, END_REASON_TAG = "genlab.owner", "genlab.end_reason"
+_CHECKED_URI: str | None = None  # the store this process records into (set by check_tracking)
+
+
+def owner() -> str:
+    """host:pid of this process, tagged on every run: a later start can tell whether the
+    process that left a run RUNNING is gone."""
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+def _pid_gone(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:
+        return False
+    try:  # a zombie (killed, not yet reaped) is gone too
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] == "Z"
+    except (OSError, IndexError):
+        return False
+
+
+def _runs(uri: str, states: tuple[str, ...] = ("RUNNING",)) -> list:
+    from mlflow.tracking import MlflowClient
+
+    mlflow = MlflowClient(uri)
+    ids = [e.experiment_id for e in mlflow.search_experiments()]
+    if not ids:
+        return []
+    return [  # MLflow's filter has no OR: one query per state
+        run
+        for st in states
+        for run in mlflow.search_runs(ids, f"attributes.status = '{st}'", max_results=5000)
+    ]
+
+
+def close_stale_runs(uri: str) -> int:
+    """Runs left RUNNING by a process of this machine that no longer exists (SIGKILL, power
+    cut) are marked KILLED with a reason: the store never shows a dead run as running."""
+    from mlflow.tracking import MlflowClient
+
+    host = socket.gethostname()
+    closed = 0
+    for run in _runs(uri):
+        if "optuna.study" in run.data.tags and "mlflow.parentRunId" not in run.data.tags:
+            continue  # a study's parent run is shared by its workers: the tune stage closes it
+        who = run.data.tags.get(OWNER_TAG, "")
+        run_host, _, pid = who.rpartition(":")
+        if run_host != host or not pid.isdigit() or not _pid_gone(int(pid)):
+            continue
+        mlflow = MlflowClient(uri)
+        mlflow.set_tag(run.info.run_id, END_REASON_TAG, f"process {who} ended without closing it")
+        mlflow.set_terminated(run.info.run_id, "KILLED")
+        closed += 1
+    return closed
+
+
+def close_my_runs(status: str, reason: str) -> None:
+    """On Ctrl-C or a crash: this process's open runs end as KILLED/FAILED with the reason,
+    not RUNNING forever. On Ctrl-C, Lightning has already ended its run as FAILED: that one
+    becomes KILLED too (a diverged run stays FAILED). Best effort: the store may be down."""
+    if _CHECKED_URI is None:
+        return
+    from mlflow.tracking import MlflowClient
+
+    me = owner()
+    try:
+        states = ("RUNNING", "FAILED") if status == "KILLED" else ("RUNNING",)
+        for run in _runs(_CHECKED_URI, states):
+            mine = run.data.tags.get(OWNER_TAG) == me
+            if mine and run.data.tags.get("genlab.status") != "diverged":
+                mlflow = MlflowClient(_CHECKED_URI)
+                mlflow.set_tag(run.info.run_id, END_REASON_TAG, reason[:500])
+                mlflow.set_terminated(run.info.run_id, status)
+    except Exception:  # noqa: BLE001 - the store may be down: nothing more can be done here
+        pass
 
 
 def _check_server(uri: str, timeout: float) -> None:
@@ -165,6 +247,7 @@ def run_tags(params: Params, stage: str, data_hash: str, description: str = "") 
         "genlab.data_hash": data_hash,
         "genlab.seed": str(params.seed),
         "mlflow.source.git.commit": os.environ.get("DVC_EXP_BASELINE_REV") or git_commit(),
+        OWNER_TAG: owner(),
         **dvc_experiment_tags(),
     }
     if description:
