@@ -5,8 +5,12 @@ Run: `dvc repro tune` (kill it and rerun: the study resumes), then browse it wit
 Reads: params `seed`, `data`, `model`, `train`, `tracking`, `tune`.
 Writes: best_params.yaml (the winning overrides, read by train_best), metrics/tune.json,
 plots/tune/ (trials, optimization history, importances, LR × batch size); one MLflow parent run
-per execution with a child run per trial. The study itself lives in tune.storage (not a DVC
-output: it must survive reruns).
+per study (shared by reruns and by every machine working on it) with a child run per trial. The
+study itself lives in tune.storage (not a DVC output: it must survive reruns).
+
+Team mode: with OPTUNA_STORAGE at a shared PostgreSQL (`source team.env`), the stage run in
+several clones works on one study until it holds `tune.n_trials` trials in total; each clone
+then writes the same best_params.yaml.
 """
 
 import time
@@ -50,7 +54,8 @@ def publish(params: Params, result: tuning.StudyResult, t0: float) -> None:
     slope = tp.loglog_slope([(b["batch_size"], b["lr"]) for b in per_bs])
     imp = tp.importances(study, params.seed)
     counts = {s: sum(r["status"] == s for r in rows) for s in tuning.STATUS_NAMES}
-    epochs = sum(r["epochs"] for r in rows if r["status"] != "interrupted")
+    trained = [r for r in rows if r["status"] not in ("interrupted", "surplus")]
+    epochs = sum(r["epochs"] for r in trained)
     metrics = {
         "study": result.name,
         "metric": tune.metric,
@@ -61,7 +66,7 @@ def publish(params: Params, result: tuning.StudyResult, t0: float) -> None:
         "trials": counts,
         "new_trials": result.new_trials,
         "epochs_trained": epochs,
-        "epochs_fraction": epochs / (tune.max_epochs * max(1, len(rows) - counts["interrupted"])),
+        "epochs_fraction": epochs / (tune.max_epochs * max(1, len(trained))),
         "importance": imp,
         "best_lr_vs_batch_slope": slope,  # d log(best lr) / d log(batch size)
         "batch_sizes_with_complete_trials": len(per_bs),

@@ -122,6 +122,26 @@ def test_bad_param_fails_before_work_and_keeps_outputs(repo):
     assert (repo / "metrics/evaluate.json").read_bytes() == before
 
 
+def test_rejected_param_in_dvc_leaves_every_output_in_place(repo):
+    """DVC deletes a stage's outputs before running it: the check_params stage rejects the
+    value first, so `dvc exp run` / `dvc repro` stop before anything is removed."""
+    model = (repo / "models/model.ckpt").read_bytes()
+    history = (repo / "plots/train/history.csv").read_bytes()
+    params = (repo / "params.yaml").read_bytes()
+    try:
+        proc = _sh(["dvc", "exp", "run", "evaluate", "-S", "train.optimizer.lr=-1"], repo,
+                   check=False)
+    finally:  # `dvc exp run -S` leaves the rejected value in the workspace's params.yaml
+        (repo / "params.yaml").write_bytes(params)
+    assert proc.returncode != 0
+    assert "train.optimizer.lr = -1" in proc.stdout + proc.stderr
+    assert "Running stage 'train'" not in proc.stdout
+    assert (repo / "models/model.ckpt").read_bytes() == model
+    assert (repo / "plots/train/history.csv").read_bytes() == history
+    status = _sh(["dvc", "status", "evaluate"], repo).stdout
+    assert "deleted" not in status and "not in cache" not in status
+
+
 def test_unreachable_tracking_server_fails_fast(repo):
     proc = _sh(
         ["python", "pipelines/train.py"],

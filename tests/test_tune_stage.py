@@ -1,9 +1,9 @@
 """The real `dvc repro train_best` (tune + retrain) on tiny params in a repository copy.
 
-Checks what a user relies on: the study's outputs and MLflow runs (a parent, one child per
-trial, the test split never logged by the search), the retrain reproducing the best trial and
-reporting test once, a second repro doing nothing, and a stage killed mid-study resuming on
-rerun without losing or repeating finished trials.
+Checks what a user relies on: the study's outputs and MLflow runs (one parent per study, one
+child per trial, the test split never logged by the search), the retrain reproducing the best
+trial and reporting test once, a second repro doing nothing, and a stage killed mid-study
+resuming on rerun without losing or repeating finished trials.
 """
 
 from __future__ import annotations
@@ -176,6 +176,11 @@ def test_killed_stage_resumes_without_losing_or_repeating_trials(repo):
     assert not study.get_trials(states=(optuna.trial.TrialState.RUNNING,))
     metrics = json.loads((repo / "metrics/tune.json").read_text())
     assert metrics["new_trials"] == N_TRIALS + 4 - killed_at
-    _, runs = mlflow_runs(repo, "genlab/tune")
+    _, runs = mlflow_runs(repo, "genlab/tune")  # three executions, one study: one parent run
     parents = [r for r in runs if "mlflow.parentRunId" not in r.data.tags]
-    assert sorted(r.info.status for r in parents) == ["FINISHED", "FINISHED", "KILLED"]
+    assert [r.info.status for r in parents] == ["FINISHED"]
+    assert study.user_attrs["mlflow_parent_run_id"] == parents[0].info.run_id
+    children = {int(r.data.tags["optuna.trial"]): r for r in runs if r is not parents[0]}
+    # every trial that got as far as its run, the interrupted one too (if it had started)
+    assert sorted(children) == [t.number for t in study.trials if "mlflow_run_id" in t.user_attrs]
+    assert all(children[t.number].info.status == "KILLED" for t in extra if t.number in children)

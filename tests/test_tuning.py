@@ -1,6 +1,8 @@
-"""The tuning library: search space, study naming, budget bookkeeping, stale trials, summary
-math (hand-computed), and small real studies: pruning wired through Lightning, diverging trials
-recorded, and two worker processes filling an exact trial budget."""
+"""The tuning library: search space, study naming, budget bookkeeping (exact under races: trials
+give way in number order), stale trials and their retry, the study's one MLflow parent run
+(creator records it, joiners wait for it, old studies adopt one), summary math (hand-computed),
+and small real studies: pruning wired through Lightning, diverging trials recorded, and two
+worker processes filling an exact trial budget."""
 
 from __future__ import annotations
 
@@ -8,6 +10,9 @@ import math
 import socket
 import subprocess
 import sys
+import threading
+import time
+import warnings
 
 import optuna
 import pytest
@@ -16,7 +21,7 @@ from optuna.trial import TrialState
 from genlab import tracking
 from genlab.config import ConfigError, parse_params, with_overrides
 from genlab.data import make_splits
-from genlab.experiments import tuning
+from genlab.experiments import study_runs, tuning
 from genlab.experiments import tuning_plots as tp
 from tests.conftest import tiny_raw
 
@@ -51,6 +56,8 @@ def stores(tmp_path, monkeypatch):
         ("metric", "val/acc2", "tune.metric"),
         ("n_workers", 0, "tune.n_workers = 0"),
         ("pruner__n_warmup_steps", 3, "must be below max_epochs"),
+        ("grace_period", 20, "grace_period (20 s) must exceed heartbeat_interval (20 s)"),
+        ("heartbeat_interval", 0, "tune.heartbeat_interval = 0"),
     ],
 )
 def test_bad_tune_params_name_key_and_value(key, value, message):
@@ -98,6 +105,8 @@ def test_study_name_follows_what_defines_a_trial_value():
         "tune.n_workers": 2,
         "tune.torch_threads": 2,
         "tune.storage": "sqlite:///x.db",
+        "tune.heartbeat_interval": 5,
+        "tune.grace_period": 300,
         "tune.pruner.name": "hyperband",
         "tune.sampler.n_startup_trials": 9,
         "train.optimizer.lr": 0.5,
@@ -131,7 +140,9 @@ def test_budget_counts_finished_trials_not_interrupted_ones():
         (_trial(TrialState.PRUNED), "pruned", True),
         (_trial(TrialState.FAIL, status="diverged"), "diverged", True),
         (_trial(TrialState.FAIL, status="interrupted"), "interrupted", False),
-        (_trial(TrialState.FAIL), "error", False),
+        (_trial(TrialState.FAIL, status="error"), "error", False),
+        (_trial(TrialState.FAIL, status="surplus"), "surplus", False),
+        (_trial(TrialState.FAIL), "interrupted", False),  # its worker vanished (heartbeat)
     ]
     for t, status, counted in cases:
         assert tuning.status(t) == status
@@ -174,6 +185,122 @@ def test_stale_running_trials_of_dead_processes_are_failed(stores):
     ]
     assert trials[0].user_attrs["status"] == "interrupted"
     assert not tuning.counts_toward_budget(trials[0])
+
+
+def _numbered(states: list[TrialState]) -> list:
+    trials = []
+    for number, state in enumerate(states):
+        t = _trial(state)
+        t.number = number
+        trials.append(t)
+    return trials
+
+
+def test_budget_is_taken_in_trial_number_order():
+    C, R, W, F = TrialState.COMPLETE, TrialState.RUNNING, TrialState.WAITING, TrialState.FAIL
+    trials = _numbered([C, F, R, C, W, R, R])  # 0..6; the FAIL (1) was interrupted
+    # budget 4: trials 0, 3 counted and 2, 4 live come first; 5 and 6 must give way
+    assert [tuning.within_budget(trials, n, 4) for n in range(7)] == [True] * 5 + [False] * 2
+    assert tuning.within_budget(trials, 6, 6)
+    # room for one more trial: counted (0, 3) + running (2, 5, 6) = 5; the queued 4 is run next
+    assert tuning.room_left(trials, 6) and not tuning.room_left(trials, 5)
+
+
+def test_a_surplus_trial_gives_way_before_training(stores):
+    p = params_with(n_trials=2)
+    study = optuna.create_study(study_name="s", storage=tuning.open_storage("studies/j.log"))
+    for _ in range(2):
+        study.add_trial(_trial(TrialState.COMPLETE))
+    splits = make_splits(tuning.base_params(p).data, p.seed)
+    objective = tuning.Objective(p, splits, "no-parent-needed", "hash")
+    t = tuning.run_one_trial(study, objective)
+    assert t.state == TrialState.FAIL and tuning.status(t) == "surplus"
+    assert "mlflow_run_id" not in t.user_attrs and not t.params  # no run, nothing sampled
+    assert tuning.n_counted(study) == 2
+
+
+def test_the_study_creator_records_the_parent_run_and_joiners_reuse_it(stores):
+    p = params_with()
+    storage = tuning.open_storage("studies/optuna.journal")
+    made = []
+
+    def new_run() -> str:
+        made.append(tracking.start_run(p, "tune", "parent", {}))
+        return made[-1]
+
+    def joiner_must_not_create() -> str:
+        raise AssertionError("a joining process created a parent run")
+
+    first, created = study_runs.open_study("s", storage, "minimize", None, None)
+    assert created
+    parent = study_runs.study_parent_run(p, first, created, new_run)
+    assert parent == made[0] and first.user_attrs["mlflow_parent_run_id"] == parent
+    second, created = study_runs.open_study("s", storage, "minimize", None, None)
+    assert not created
+    assert study_runs.study_parent_run(p, second, created, joiner_must_not_create) == parent
+    with pytest.raises(ConfigError, match="already exists with direction minimize"):
+        study_runs.open_study("s", storage, "maximize", None, None)
+
+
+def test_a_joiner_waits_for_the_creator_to_record_the_parent(stores):
+    storage = tuning.open_storage("studies/optuna.journal")
+    study = optuna.create_study(study_name="s", storage=storage)
+    threading.Timer(0.5, lambda: study.set_user_attr("mlflow_parent_run_id", "abc")).start()
+    t0 = time.monotonic()
+    assert study_runs.wait_for_parent(study, timeout_s=10) == "abc"
+    assert 0.4 < time.monotonic() - t0 < 5
+    # no creator will come: gives up after the bound instead of hanging
+    lonely = optuna.create_study(study_name="lonely", storage=storage)
+    assert study_runs.wait_for_parent(lonely, timeout_s=0.3) is None
+
+
+def test_a_study_from_before_shared_parents_gets_one_once(stores):
+    p = params_with()
+    storage = tuning.open_storage("studies/optuna.journal")
+    legacy = optuna.create_study(study_name="old", storage=storage)
+    legacy.add_trial(_trial(TrialState.COMPLETE))  # trials, but no recorded parent: adopt now
+    t0 = time.monotonic()
+    parent = study_runs.study_parent_run(
+        p, legacy, False, lambda: tracking.start_run(p, "tune", "old", {})
+    )
+    assert time.monotonic() - t0 < study_runs.PARENT_WAIT_S / 2
+    assert legacy.user_attrs["mlflow_parent_run_id"] == parent
+    # two adopters racing: both end with the run that holds, the other's is dropped
+    racing = optuna.create_study(study_name="race", storage=storage)
+    held: list[str] = []
+    threads = [
+        threading.Thread(target=lambda r=r: held.append(study_runs.claim_parent(racing, r, 0.5)))
+        for r in ("run-a", "run-b")
+    ]
+    for th in threads:
+        th.start()
+    for th in threads:
+        th.join()
+    assert held[0] == held[1] == racing.user_attrs["mlflow_parent_run_id"]
+
+
+def test_a_stale_trial_is_closed_in_mlflow_and_retried_with_its_params(stores):
+    p = params_with(heartbeat_interval=1, grace_period=2)
+    storage = tuning.open_storage("sqlite:///optuna.db", p)
+    study = optuna.create_study(study_name="s", storage=storage)
+    with warnings.catch_warnings():  # ask() outside optimize: no heartbeat, fine here
+        warnings.simplefilter("ignore", UserWarning)
+        trial = study.ask()
+    trial.suggest_float("lr", 1e-4, 1e-1, log=True)
+    run_id = tracking.start_run(p, "tune", "trial-0", {})
+    for key, value in {"owner": "far-away:1", "mlflow_run_id": run_id, "batch_size": 32}.items():
+        trial.set_user_attr(key, value)
+    storage.set_trial_state_values(trial._trial_id, TrialState.FAIL)  # as the heartbeat does
+    stale = study.trials[0]
+    storage.get_heartbeat_stale_trial_callback()(study, stale)
+    retry = study.trials[1]
+    assert retry.state == TrialState.WAITING and retry.params == stale.params
+    assert retry.system_attrs["failed_trial"] == 0
+    assert retry.user_attrs == {"retry_of": 0}  # its own owner, run and status to come
+    assert tuning.status(study.trials[0]) == "interrupted"
+    run = tracking.client(p).get_run(run_id)
+    assert run.info.status == "KILLED" and run.data.tags["optuna.state"] == "interrupted"
+    assert "no heartbeat for 2 s" in run.data.tags["optuna.reason"]
 
 
 # --------------------------------------------------------------------------- summary math
@@ -302,6 +429,7 @@ def test_two_workers_fill_an_exact_budget(stores):
     # a rerun with the budget already spent adds nothing
     again = tuning.run_study(p, splits)
     assert again.new_trials == 0 and len(again.study.trials) == 2 * n
+    assert again.parent_run_id == result.parent_run_id  # one parent run per study
 
 
 @pytest.mark.slow
@@ -311,3 +439,4 @@ def test_an_rdb_url_holds_the_study_too(stores):
     assert result.storage == "sqlite:///studies.db" and (stores / "studies.db").is_file()
     loaded = optuna.load_study(study_name=result.name, storage="sqlite:///studies.db")
     assert [t.state for t in loaded.trials] == [TrialState.COMPLETE] * 2
+    assert loaded.user_attrs["mlflow_parent_run_id"] == result.parent_run_id

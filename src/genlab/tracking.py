@@ -152,7 +152,8 @@ def close_my_runs(status: str, reason: str) -> None:
         states = ("RUNNING", "FAILED") if status == "KILLED" else ("RUNNING",)
         for run in _runs(_CHECKED_URI, states):
             mine = run.data.tags.get(OWNER_TAG) == me
-            if mine and run.data.tags.get("genlab.status") != "diverged":
+            shared = "optuna.study" in run.data.tags and "mlflow.parentRunId" not in run.data.tags
+            if mine and not shared and run.data.tags.get("genlab.status") != "diverged":
                 mlflow = MlflowClient(_CHECKED_URI)
                 mlflow.set_tag(run.info.run_id, END_REASON_TAG, reason[:500])
                 mlflow.set_terminated(run.info.run_id, status)

@@ -2,8 +2,9 @@
 
 The search space, the objective and the base training config (`data.<name>`, `model.<name>`,
 `train`, `seed`) define what a trial's value means; their hash names the study, so changing any
-of them starts a new study while `n_trials`, `n_workers`, `storage`, the sampler's startup and
-the pruner only change how the same study proceeds (see genlab.experiments.tuning.study_name).
+of them starts a new study while `n_trials`, `n_workers`, `storage`, the heartbeat timing, the
+sampler's startup and the pruner only change how the same study proceeds (see
+genlab.experiments.tuning.study_name).
 """
 
 from __future__ import annotations
@@ -85,6 +86,10 @@ class TuneConfig(Strict):
     torch_threads: Annotated[int, Field(ge=1, le=256)] = 1
     storage: Annotated[str, Field(min_length=1)] = "studies/optuna.journal"
     study_name: Annotated[str, Field(min_length=1, pattern=r"^[A-Za-z0-9_.\-]+$")] = "auto"
+    # RDB storage: a running trial writes a heartbeat every `heartbeat_interval` s; one silent
+    # for `grace_period` s lost its worker and is failed and retried by another worker
+    heartbeat_interval: Annotated[int, Field(ge=1, le=3600)] = 20
+    grace_period: Annotated[int, Field(ge=2, le=86400)] = 90
     space: SpaceConfig = SpaceConfig()
     sampler: SamplerConfig = SamplerConfig()
     pruner: PrunerConfig = PrunerConfig()
@@ -96,6 +101,11 @@ class TuneConfig(Strict):
             raise ValueError("metric 'val/acc' needs a classification loss (ce or bce), not 'mse'")
         if self.space.dropout is not None and self.model == "poly":
             raise ValueError("space.dropout: model 'poly' has no dropout; set it to null")
+        if self.grace_period <= self.heartbeat_interval:
+            raise ValueError(
+                f"grace_period ({self.grace_period} s) must exceed heartbeat_interval "
+                f"({self.heartbeat_interval} s), or every running trial would look dead"
+            )
         if self.pruner.name == "median" and self.pruner.n_warmup_steps >= self.max_epochs:
             raise ValueError(
                 f"pruner.n_warmup_steps ({self.pruner.n_warmup_steps}) must be below max_epochs "

@@ -2,18 +2,23 @@
 
 Every trial trains through `genlab.training.fit` (Lightning), reports its validation metric per
 epoch to the pruner (optuna-integration's Lightning callback) and logs into its own MLflow child
-run under one parent run per stage execution. The test split never reaches a trial: the search
-sees train and val only (`search_splits`).
+run under the study's one parent run (`study_runs`: shared by every process and machine). The
+test split never reaches a trial: the search sees train and val only (`search_splits`).
 
 Storage: by default an Optuna journal file (`studies/optuna.journal`): append-only, one fsync'd
 write per change under a file lock, so several processes can share it and a crash loses at most
 the trial in flight. A URL (`postgresql://...`, `sqlite:///optuna.db`) uses an RDB store with
-heartbeats, which lets workers on many machines share one study.
+heartbeats, which lets workers on many machines share one study; a trial whose worker vanished
+is failed after `tune.grace_period` seconds and its parameters are retried.
+
+Budget: the study ends with exactly `tune.n_trials` finished trials (complete, pruned or
+diverged), however many processes work on it. A worker starts a trial only while finished plus
+running trials leave room, and a trial that a race created anyway gives way before training to
+the lower-numbered ones (`within_budget`); it is recorded as `surplus` and does not count.
 
 Resume: the study's name is derived from what defines a trial's value (`study_name`), so a rerun
-with the same params continues the same study until `tune.n_trials` trials have finished
-(complete, pruned or diverged). Trials left RUNNING by a killed process are marked FAIL with
-status `interrupted` at start-up and do not count.
+with the same params continues the same study. Trials left RUNNING by a killed process are marked
+FAIL with status `interrupted` at start-up and do not count.
 """
 
 from __future__ import annotations
@@ -27,7 +32,9 @@ import socket
 import threading
 import time
 import warnings
+import zlib
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -42,22 +49,41 @@ from genlab.config import Params, as_flat_dict, with_overrides
 from genlab.config.base import ConfigError
 from genlab.config.tune import TuneConfig
 from genlab.data.splits import Splits
+from genlab.experiments.study_runs import (
+    EPOCHS,
+    OWNER,
+    REASON,
+    RETRY_OF,
+    RUN_ID,
+    STATUS,
+    close_run,
+    is_shared,
+    log_missing_params,
+    open_storage,
+    open_study,
+    redacted,
+    resume_parent,
+    storage_spec,
+    study_parent_run,
+)
 from genlab.quiet import quiet_libraries
 
 quiet_libraries()
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 
 STAGE = "tune"
-STORAGE_ENV = "OPTUNA_STORAGE"  # wins over tune.storage, like MLFLOW_TRACKING_URI
-HEARTBEAT_S, GRACE_S = 20, 90  # RDB stores: a RUNNING trial silent for GRACE_S is stale
-# user attributes every trial carries
-STATUS, REASON, OWNER, RUN_ID, EPOCHS = "status", "reason", "owner", "mlflow_run_id", "epochs"
+POLL_S = 0.5  # a worker waiting for others' last trials looks again this often
 MLFLOW_STATUS = {"complete": "FINISHED", "pruned": "KILLED", "diverged": "FAILED"}
-STATUS_NAMES = ("complete", "pruned", "diverged", "interrupted", "error")
+STATUS_NAMES = ("complete", "pruned", "diverged", "interrupted", "error", "surplus")
+LIVE = (TrialState.RUNNING, TrialState.WAITING)
 
 
 class TrialDiverged(Exception):
     """The trial's loss became NaN/inf: recorded as a FAIL trial, the study goes on."""
+
+
+class TrialSurplus(Exception):
+    """Workers racing for the last slot created one trial too many: this one gives way."""
 
 
 # ---------------------------------------------------------------------------- search space
@@ -181,34 +207,7 @@ def study_name(params: Params) -> str:
     return f"tune-{tune.data}-{tune.model}-{digest}"
 
 
-# ------------------------------------------------------------------------------ storage
-def storage_spec(tune: TuneConfig) -> str:
-    """`OPTUNA_STORAGE` wins over `tune.storage`; a file path is the embedded journal."""
-    return os.environ.get(STORAGE_ENV) or tune.storage
-
-
-def is_shared(spec: str) -> bool:
-    """An RDB URL (possibly a server other machines use) rather than the local journal file."""
-    return "://" in spec
-
-
-def open_storage(spec: str) -> optuna.storages.BaseStorage:
-    if is_shared(spec):
-        kwargs: dict[str, Any] = {}
-        if spec.startswith("sqlite"):  # several local writers: wait for the lock, don't fail
-            kwargs["engine_kwargs"] = {"connect_args": {"timeout": 60}}
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-            return optuna.storages.RDBStorage(
-                spec, heartbeat_interval=HEARTBEAT_S, grace_period=GRACE_S, **kwargs
-            )
-    path = Path(spec).resolve()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    from optuna.storages.journal import JournalFileBackend
-
-    return optuna.storages.JournalStorage(JournalFileBackend(str(path)))
-
-
+# ------------------------------------------------------------------------- sampler, pruner
 def make_sampler(tune: TuneConfig, seed: int) -> optuna.samplers.BaseSampler:
     # constant_liar: parallel workers treat each other's running trials as bad, so they
     # don't all sample the same region
@@ -236,13 +235,16 @@ def make_pruner(tune: TuneConfig) -> optuna.pruners.BasePruner:
 
 # --------------------------------------------------------------------------- bookkeeping
 def status(t: FrozenTrial) -> str:
-    """complete | pruned | diverged | interrupted | error | running."""
+    """complete | pruned | diverged | interrupted | error | surplus | running | waiting.
+
+    A FAIL trial without a recorded status lost its worker before it could say why (killed,
+    machine gone: Optuna's heartbeat failed it); a trial that raises records `error`."""
     if t.state == TrialState.COMPLETE:
         return "complete"
     if t.state == TrialState.PRUNED:
         return "pruned"
     if t.state == TrialState.FAIL:
-        return t.user_attrs.get(STATUS, "error")
+        return t.user_attrs.get(STATUS, "interrupted")
     return t.state.name.lower()
 
 
@@ -253,6 +255,24 @@ def counts_toward_budget(t: FrozenTrial) -> bool:
 
 def n_counted(study: optuna.Study) -> int:
     return sum(counts_toward_budget(t) for t in study.get_trials(deepcopy=False))
+
+
+def room_left(trials: list[FrozenTrial], n_trials: int) -> bool:
+    """Finished and running trials leave room for one more (queued retries are not added: the
+    next trial started takes them first)."""
+    taken = sum(counts_toward_budget(t) or t.state == TrialState.RUNNING for t in trials)
+    return taken < n_trials
+
+
+def within_budget(trials: list[FrozenTrial], number: int, n_trials: int) -> bool:
+    """May trial `number` train? Only if fewer than `n_trials` lower-numbered trials are
+    finished-and-counted or still live (running, queued).
+
+    Trial numbers are assigned atomically by the storage, and a trial that ends up counted is
+    live or counted all its life, so of any set of counted trials the highest-numbered one saw
+    all the others here: the study can never exceed the budget, whatever workers race."""
+    ahead = sum(t.number < number and (counts_toward_budget(t) or t.state in LIVE) for t in trials)
+    return ahead < n_trials
 
 
 def owner_id() -> str:
@@ -281,25 +301,51 @@ def _owner_gone(owner: str | None, shared: bool) -> bool:
     return host == socket.gethostname() and pid.isdigit() and not pid_alive(int(pid))
 
 
-def fail_stale_trials(study: optuna.Study, storage, params: Params, shared: bool) -> list[int]:
+def _abandoned(t: FrozenTrial, shared: bool, startup: bool, grace_s: float) -> bool:
+    """At start-up: the trial's process on this machine is gone. While working: the same on a
+    journal, where nothing else would notice; on an RDB store the heartbeat decides. Either
+    way, a trial that never got an owner within the grace period lost its worker."""
+    owner = t.user_attrs.get(OWNER)
+    if owner is None and t.datetime_start is not None:
+        if (datetime.now() - t.datetime_start).total_seconds() > grace_s:
+            return True
+    if not startup and (shared or owner is None):
+        return False
+    return _owner_gone(owner, shared)
+
+
+def fail_stale_trials(
+    study: optuna.Study, storage, params: Params, shared: bool, startup: bool = True
+) -> list[int]:
     """Mark RUNNING trials whose process is gone as FAIL/interrupted; close their MLflow runs.
 
     Works for this machine's processes (host and pid recorded on each trial); on a shared RDB
-    store, Optuna's heartbeat does the same for other machines' trials.
+    store, Optuna's heartbeat does the same for other machines' trials, and both kinds are
+    retried with the same parameters (`study_runs.RetryStaleTrial`).
     """
     study_id = storage.get_study_id_from_name(study.study_name)
+    retry = getattr(storage, "get_heartbeat_stale_trial_callback", lambda: None)()
     stale = []
+    grace = params.tune.grace_period
     for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
-        owner = t.user_attrs.get(OWNER)
-        if not _owner_gone(owner, shared):
+        if not _abandoned(t, shared, startup, grace):
             continue
+        owner = t.user_attrs.get(OWNER)
+        reason = f"worker {owner or '?'} stopped mid-trial"
         tid = storage.get_trial_id_from_study_id_trial_number(study_id, t.number)
-        storage.set_trial_user_attr(tid, STATUS, "interrupted")
-        storage.set_trial_user_attr(tid, REASON, f"worker {owner or '?'} stopped mid-trial")
-        if storage.set_trial_state_values(tid, TrialState.FAIL):
-            stale.append(t.number)
+        try:
+            storage.set_trial_user_attr(tid, STATUS, "interrupted")
+            storage.set_trial_user_attr(tid, REASON, reason)
+            failed = storage.set_trial_state_values(tid, TrialState.FAIL)
+        except optuna.exceptions.UpdateFinishedTrialError:
+            continue  # another process got there first
+        if not failed:
+            continue
+        stale.append(t.number)
         if t.user_attrs.get(RUN_ID):
-            _close_run(params, t.user_attrs[RUN_ID], "interrupted", "KILLED")
+            close_run(params, t.user_attrs[RUN_ID], "interrupted", "KILLED", reason)
+        if retry is not None:
+            retry(study, storage.get_trial(tid))
     if shared:  # trials of other machines whose heartbeat stopped
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
@@ -307,18 +353,9 @@ def fail_stale_trials(study: optuna.Study, storage, params: Params, shared: bool
     return stale
 
 
-def _close_run(params: Params, run_id: str, state: str, mlflow_status: str) -> None:
-    mlflow = tracking.client(params)
-    try:
-        if mlflow.get_run(run_id).info.status == "RUNNING":
-            mlflow.set_tag(run_id, "optuna.state", state)
-            mlflow.set_terminated(run_id, mlflow_status)
-    except Exception:  # noqa: BLE001 - a missing run in another store must not stop the study
-        pass
-
-
-def close_stale_parent_runs(params: Params, name: str) -> int:
-    """Parent runs of this study left RUNNING by a killed process on this machine → KILLED."""
+def close_stale_parent_runs(params: Params, name: str, keep: str) -> int:
+    """Parent runs of this study left RUNNING by a killed process on this machine → KILLED
+    (one per execution, as older genlab versions made them); `keep` is the study's own."""
     mlflow = tracking.client(params)
     exp = tracking.ensure_experiment(params, STAGE)
     runs = mlflow.search_runs(
@@ -326,12 +363,22 @@ def close_stale_parent_runs(params: Params, name: str) -> int:
     )
     closed = 0
     for run in runs:
-        if "mlflow.parentRunId" in run.data.tags:
+        if "mlflow.parentRunId" in run.data.tags or run.info.run_id == keep:
             continue
         if _owner_gone(run.data.tags.get("genlab.owner"), shared=True):
             mlflow.set_terminated(run.info.run_id, "KILLED")
             closed += 1
     return closed
+
+
+def others_working(study: optuna.Study) -> bool:
+    """Some trial of the study runs in a live process other than this one."""
+    me = owner_id()
+    for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
+        owner = t.user_attrs.get(OWNER)
+        if owner != me and not _owner_gone(owner, shared=True):
+            return True
+    return False
 
 
 # ------------------------------------------------------------------------------- a trial
@@ -391,7 +438,8 @@ class SearchLogger(Logger):
         self.inner.log_metrics(kept, step)
 
     def finalize(self, status: str) -> None:
-        self.inner.finalize(status)
+        """Nothing: the trial ends its run itself, with the trial's own state (`_finish_run`,
+        `close_run`); Lightning's finalize would cost two more server requests per trial."""
 
 
 class HistoryRecorder(pl.Callback):
@@ -431,21 +479,44 @@ class Objective:
         self.tags = tracking.run_tags(self.base, STAGE, data_id)  # git commit: looked up once
 
     def __call__(self, trial: optuna.Trial) -> float:
+        trial.set_user_attr(OWNER, owner_id())
+        trials = trial.study.get_trials(deepcopy=False)
+        if not within_budget(trials, trial.number, self.tune.n_trials):
+            reason = f"the {self.tune.n_trials}-trial budget was taken by lower-numbered trials"
+            trial.set_user_attr(STATUS, "surplus")
+            trial.set_user_attr(REASON, reason)
+            raise TrialSurplus(reason)
+        try:
+            return self._train(trial)
+        except (optuna.TrialPruned, TrialDiverged):
+            raise
+        except BaseException as err:  # a bug or Ctrl-C: close the run, let the study see it
+            state = "interrupted" if isinstance(err, KeyboardInterrupt) else "error"
+            trial.set_user_attr(STATUS, state)
+            trial.set_user_attr(REASON, repr(err)[:500])
+            if trial.user_attrs.get(RUN_ID):
+                status = "KILLED" if state == "interrupted" else "FAILED"
+                close_run(self.params, trial.user_attrs[RUN_ID], state, status)
+            raise
+
+    def _train(self, trial: optuna.Trial) -> float:
         from optuna_integration import PyTorchLightningPruningCallback
 
         from genlab.training import fit
 
-        trial.set_user_attr(OWNER, owner_id())
-        hp = suggest(trial, self.tune)
+        hp = suggest(trial, self.tune)  # a retried trial gets its predecessor's values back
         trial.set_user_attr("batch_size", int(hp["batch_size"]))
         variant = with_overrides(self.base, trial_overrides(self.tune, hp))
         name = f"trial-{trial.number}"
         tags = {
             **self.tags,
             "genlab.variant": name,
+            "genlab.owner": owner_id(),
             "optuna.study": trial.study.study_name,
             "optuna.trial": str(trial.number),
         }
+        if RETRY_OF in trial.user_attrs:
+            tags["optuna.retry_of"] = str(trial.user_attrs[RETRY_OF])
         run_id = tracking.start_run(self.params, STAGE, name, tags, parent_run_id=self.parent)
         trial.set_user_attr(RUN_ID, run_id)
         logger = SearchLogger(tracking.attach_logger(self.params, STAGE, run_id))
@@ -457,12 +528,6 @@ class Objective:
             fit(variant, self.splits, logger=logger, extra_callbacks=[recorder, pruning])
         except optuna.TrialPruned as pruned:
             state, reason = "pruned", str(pruned)
-        except BaseException as err:  # a bug or Ctrl-C: close the run, let the study see it
-            state = "interrupted" if isinstance(err, KeyboardInterrupt) else "error"
-            trial.set_user_attr(STATUS, state)
-            trial.set_user_attr(REASON, repr(err)[:500])
-            _close_run(self.params, run_id, state, "KILLED" if state == "interrupted" else "FAILED")
-            raise
         if recorder.diverged:
             state, reason = "diverged", recorder.diverged
         history = recorder.history
@@ -512,7 +577,8 @@ class WorkerSpec:
 
 
 def _claim(remaining) -> bool:
-    """Take one trial from the budget shared by this machine's workers (exact, atomic)."""
+    """Take one trial from the budget shared by this machine's workers (atomic): they never
+    race each other for the last slots, only other machines' workers."""
     with remaining.get_lock():
         if remaining.value <= 0:
             return False
@@ -520,86 +586,109 @@ def _claim(remaining) -> bool:
         return True
 
 
+def _refund(remaining) -> None:
+    """A trial that does not count (surplus, interrupted) gives its slot back."""
+    with remaining.get_lock():
+        remaining.value += 1
+
+
+def run_one_trial(study: optuna.Study, objective: Objective) -> FrozenTrial:
+    """One trial under `optimize` (heartbeats and stale-trial retries run only there)."""
+    done: list[FrozenTrial] = []
+    study.optimize(
+        objective,
+        n_trials=1,
+        catch=(TrialDiverged, TrialSurplus),
+        gc_after_trial=False,
+        callbacks=[lambda _study, t: done.append(t)],
+    )
+    return done[0]
+
+
 def run_worker(spec: WorkerSpec, remaining) -> None:
-    """Run trials until the shared budget is spent (or another machine filled the study)."""
+    """Run trials until the study holds `n_trials` counted ones, from whichever process or
+    machine. While the trials in flight would fill it, wait and watch them instead: one whose
+    worker dies is failed (heartbeat, or pid on this machine) and its retry is run here."""
     import torch
 
     torch.set_num_threads(spec.params.tune.torch_threads)
     optuna.logging.set_verbosity(optuna.logging.ERROR)
     tune = spec.params.tune
+    shared = is_shared(spec.storage)
+    storage = open_storage(spec.storage, spec.params)
     study = optuna.load_study(
         study_name=spec.study,
-        storage=open_storage(spec.storage),
+        storage=storage,
         sampler=make_sampler(tune, spec.sampler_seed),
         pruner=make_pruner(tune),
     )
     objective = Objective(spec.params, spec.splits, spec.parent_run_id, spec.data_id)
-    while _claim(remaining):
+    while True:
         if spec.parent_pid is not None and os.getppid() != spec.parent_pid:
             return  # the stage was killed: leave the rest to its rerun
         trials = study.get_trials(deepcopy=False)
-        running = sum(t.state == TrialState.RUNNING for t in trials)
-        if sum(map(counts_toward_budget, trials)) + running >= tune.n_trials:
-            return  # workers elsewhere (shared storage) filled the budget
-        study.optimize(objective, n_trials=1, catch=(TrialDiverged,), gc_after_trial=False)
+        if sum(map(counts_toward_budget, trials)) >= tune.n_trials:
+            return
+        if not room_left(trials, tune.n_trials):
+            time.sleep(POLL_S)
+            fail_stale_trials(study, storage, spec.params, shared, startup=False)
+            continue
+        if not _claim(remaining):
+            return  # this machine's other workers run the rest
+        if not counts_toward_budget(run_one_trial(study, objective)):
+            _refund(remaining)
+
+
+def sampler_seed(seed: int, worker: int, n_trials_so_far: int, shared: bool) -> int:
+    """Distinct per worker, and per process on a shared store: clones that join a study in the
+    same state with the same `seed` would otherwise draw the same configurations."""
+    base = seed + 1009 * worker + n_trials_so_far
+    return (base + (zlib.crc32(owner_id().encode()) if shared else 0)) % 2**32
 
 
 @dataclass
 class StudyResult:
     study: optuna.Study
     name: str
-    storage: str
+    storage: str  # as it may be shown: without a password
     parent_run_id: str
     counted_before: int
-    new_trials: int
+    new_trials: int  # counted trials the study gained meanwhile, from any process
     interrupted: list[int] = field(default_factory=list)
 
 
-def create_or_load(params: Params, name: str, storage) -> optuna.Study:
-    tune = params.tune
-    study = optuna.create_study(
-        study_name=name,
-        storage=storage,
-        direction=tune.direction,
-        load_if_exists=True,
-        sampler=make_sampler(tune, params.seed),
-        pruner=make_pruner(tune),
-    )
-    if study.direction.name.lower() != tune.direction:
-        raise ConfigError(
-            f"tune.study_name '{name}' already exists with direction "
-            f"{study.direction.name.lower()}, but tune.metric {tune.metric} needs {tune.direction}"
-        )
-    return study
+def new_parent_run(params: Params, name: str, spec: str, data_id: str) -> str:
+    """The study's MLflow parent run (made once per study, by whoever creates the study)."""
+    tags = {
+        **tracking.run_tags(base_params(params), STAGE, data_id),
+        "optuna.study": name,
+        "optuna.storage": redacted(spec),
+        "genlab.owner": owner_id(),
+    }
+    return tracking.start_run(params, STAGE, name, tags)
 
 
 def run_study(params: Params, splits: Splits) -> StudyResult:
-    """Create or resume the study, run `n_workers` workers until `n_trials` have finished, and
-    record it all under one MLflow parent run (left RUNNING for the caller to add figures to)."""
+    """Create or join the study, run `n_workers` workers until it holds `n_trials` counted
+    trials, all under the study's one MLflow parent run (left RUNNING for the caller to add
+    figures to and finish)."""
     tune = params.tune
     check_space(params)
     name = study_name(params)
     spec = storage_spec(tune)
-    storage = open_storage(spec)
-    study = create_or_load(params, name, storage)
-    interrupted = fail_stale_trials(study, storage, params, is_shared(spec))
-    close_stale_parent_runs(params, name)
-    before = n_counted(study)
-    data_id = data_hash(splits)
-    tags = {
-        **tracking.run_tags(base_params(params), STAGE, data_id),
-        "optuna.study": name,
-        "optuna.storage": spec,
-        "genlab.owner": owner_id(),
-        "genlab.trials_before": str(before),
-    }
-    parent = tracking.start_run(params, STAGE, name, tags)
-    from mlflow.entities import Param  # after genlab.tracking: telemetry is off first
-
-    mlflow = tracking.client(params)
-    mlflow.log_batch(
-        parent, params=[Param(k, str(v)) for k, v in as_flat_dict(tune, "tune.").items()]
+    storage = open_storage(spec, params)
+    study, created = open_study(
+        name, storage, tune.direction, make_sampler(tune, params.seed), make_pruner(tune)
     )
+    data_id = data_hash(splits)
+    parent = study_parent_run(
+        params, study, created, lambda: new_parent_run(params, name, spec, data_id)
+    )
+    resume_parent(params, parent, {"genlab.n_trials": str(tune.n_trials)})
+    log_missing_params(params, parent, as_flat_dict(tune, "tune."))
+    interrupted = fail_stale_trials(study, storage, params, is_shared(spec))
+    close_stale_parent_runs(params, name, keep=parent)
+    before = n_counted(study)
     left = max(0, tune.n_trials - before)
     n_workers = min(tune.n_workers, left)
     ctx = mp.get_context("spawn")
@@ -612,7 +701,7 @@ def run_study(params: Params, splits: Splits) -> StudyResult:
             spec,
             parent,
             data_id,
-            sampler_seed=params.seed + 1009 * i + len(study.trials),
+            sampler_seed=sampler_seed(params.seed, i, len(study.trials), is_shared(spec)),
             parent_pid=os.getpid() if i > 0 else None,
         )
         for i in range(n_workers)
@@ -621,10 +710,12 @@ def run_study(params: Params, splits: Splits) -> StudyResult:
         if specs:
             run_workers(ctx, specs, remaining)
     except BaseException:
-        mlflow.set_terminated(parent, "KILLED")
+        if not others_working(study):  # the shared run goes on while others work
+            tracking.client(params).set_terminated(parent, "KILLED")
         raise
     study = optuna.load_study(study_name=name, storage=storage)
-    return StudyResult(study, name, spec, parent, before, n_counted(study) - before, interrupted)
+    counted = n_counted(study)
+    return StudyResult(study, name, redacted(spec), parent, before, counted - before, interrupted)
 
 
 def run_workers(ctx, specs: list[WorkerSpec], remaining) -> None:
