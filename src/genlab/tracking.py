@@ -20,7 +20,9 @@ os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
 # A tracking server that dies mid-run: MLflow's defaults (7 retries, 120 s timeout) make each
 # call wait ~4 min. These make a dead server fail a call within about a minute (a user's own
 # setting wins): 15 s per attempt, 2 retries, 1 s then 2 s apart.
+# A server makes MLflow print two "View run" links per run: one per trial floods a study's log.
 for _knob, _value in (
+    ("MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT", "true"),
     ("MLFLOW_HTTP_REQUEST_TIMEOUT", "15"),
     ("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "2"),
     ("MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR", "1"),
