@@ -21,7 +21,6 @@ from __future__ import annotations
 import argparse
 import os
 import shutil
-import socket
 import statistics
 import subprocess
 import sys
@@ -33,23 +32,6 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 # every trial does about the same work: no pruning, batch sizes 64 or 128 (16 costs ~4x 256)
 SAME_WORK = {"tune.pruner.name": "none", "tune.space.batch_size": [64, 128]}
-
-
-def free_port(taken: set[int]) -> int:
-    """A free port below 55535 whose +10000 twin (SeaweedFS gRPC) is free too."""
-    while True:
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            port = s.getsockname()[1]
-        if port >= 55535 or port in taken or port + 10000 in taken:
-            continue
-        with socket.socket() as s:
-            try:
-                s.bind(("127.0.0.1", port + 10000))
-            except OSError:
-                continue
-        taken.update({port, port + 10000})
-        return port
 
 
 def worker(study: str, trials: int) -> None:
@@ -92,6 +74,7 @@ def run_clones(n: int, trials: int, env: dict[str, str]) -> tuple[float, float, 
 
 def measure(auth: bool, args) -> dict[int, list[float]]:
     from genlab.team import stack
+    from genlab.team.process import free_port
     from genlab.team.settings import DEFAULT_PORTS, TeamSettings
 
     root = Path(tempfile.mkdtemp(prefix="genlab-bench-team-"))

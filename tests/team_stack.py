@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
 import subprocess
 import tempfile
 import time
@@ -14,25 +13,8 @@ from pathlib import Path
 import pytest
 
 from genlab.team import postgres, stack
-from genlab.team.process import ServiceError, port_open
+from genlab.team.process import ServiceError, free_port, port_open
 from genlab.team.settings import DEFAULT_PORTS, TeamSettings
-
-
-def free_port(taken: set[int]) -> int:
-    """A free port below 55535 whose +10000 twin (SeaweedFS gRPC) is free too."""
-    while True:
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            port = s.getsockname()[1]
-        if port >= 55535 or port in taken or port + 10000 in taken:
-            continue
-        with socket.socket() as s:
-            try:
-                s.bind(("127.0.0.1", port + 10000))
-            except OSError:
-                continue
-        taken.update({port, port + 10000})
-        return port
 
 
 def team_unavailable() -> str | None:

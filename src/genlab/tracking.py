@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import base64
 import os
-import socket
 import subprocess
 import urllib.error
 import urllib.request
@@ -31,6 +30,7 @@ for _knob, _value in (
 
 from genlab.config import Params  # noqa: E402
 from genlab.config.tracking import TrackingConfig  # noqa: E402
+from genlab.owners import owner_gone, owner_id  # noqa: E402
 
 
 class TrackingError(RuntimeError):
@@ -87,23 +87,7 @@ OWNER_TAG, END_REASON_TAG = "genlab.owner", "genlab.end_reason"
 _CHECKED_URI: str | None = None  # the store this process records into (set by check_tracking)
 
 
-def owner() -> str:
-    """host:pid of this process, tagged on every run: a later start can tell whether the
-    process that left a run RUNNING is gone."""
-    return f"{socket.gethostname()}:{os.getpid()}"
-
-
-def _pid_gone(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return True
-    except PermissionError:
-        return False
-    try:  # a zombie (killed, not yet reaped) is gone too
-        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] == "Z"
-    except (OSError, IndexError):
-        return False
+owner = owner_id  # host:pid, tagged on every run (genlab.owners)
 
 
 def _runs(uri: str, states: tuple[str, ...] = ("RUNNING",)) -> list:
@@ -125,14 +109,12 @@ def close_stale_runs(uri: str) -> int:
     cut) are marked KILLED with a reason: the store never shows a dead run as running."""
     from mlflow.tracking import MlflowClient
 
-    host = socket.gethostname()
     closed = 0
     for run in _runs(uri):
         if "optuna.study" in run.data.tags and "mlflow.parentRunId" not in run.data.tags:
             continue  # a study's parent run is shared by its workers: the tune stage closes it
         who = run.data.tags.get(OWNER_TAG, "")
-        run_host, _, pid = who.rpartition(":")
-        if run_host != host or not pid.isdigit() or not _pid_gone(int(pid)):
+        if not owner_gone(who):
             continue
         mlflow = MlflowClient(uri)
         mlflow.set_tag(run.info.run_id, END_REASON_TAG, f"process {who} ended without closing it")

@@ -28,14 +28,12 @@ import json
 import math
 import multiprocessing as mp
 import os
-import socket
 import threading
 import time
 import warnings
 import zlib
 from dataclasses import dataclass, field
 from datetime import datetime
-from pathlib import Path
 from typing import Any
 
 import lightning.pytorch as pl
@@ -66,6 +64,7 @@ from genlab.experiments.study_runs import (
     storage_spec,
     study_parent_run,
 )
+from genlab.owners import owner_gone, owner_id, pid_alive  # noqa: F401 - re-exported
 from genlab.quiet import quiet_libraries
 
 quiet_libraries()
@@ -275,30 +274,10 @@ def within_budget(trials: list[FrozenTrial], number: int, n_trials: int) -> bool
     return ahead < n_trials
 
 
-def owner_id() -> str:
-    return f"{socket.gethostname()}:{os.getpid()}"
-
-
-def pid_alive(pid: int) -> bool:
-    """False for a process that is gone or a zombie (killed, not yet reaped)."""
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-        return stat.rsplit(")", 1)[1].split()[0] != "Z"
-    except (OSError, IndexError):
-        return True
-
-
 def _owner_gone(owner: str | None, shared: bool) -> bool:
     if owner is None:  # killed between ask() and its first attribute
         return not shared
-    host, _, pid = owner.rpartition(":")
-    return host == socket.gethostname() and pid.isdigit() and not pid_alive(int(pid))
+    return owner_gone(owner)
 
 
 def _abandoned(t: FrozenTrial, shared: bool, startup: bool, grace_s: float) -> bool:

@@ -12,6 +12,8 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+from genlab.owners import pid_alive
+
 
 class ServiceError(RuntimeError):
     """A team service could not be started, reached or stopped (one line says which and why)."""
@@ -24,6 +26,24 @@ def port_open(host: str, port: int, timeout: float = 0.5) -> bool:
             return True
     except OSError:
         return False
+
+
+def free_port(taken: set[int]) -> int:
+    """A free 127.0.0.1 port below 55535 whose +10000 twin (SeaweedFS gRPC) is free too:
+    for stacks beside others (tests, benchmarks). `taken` collects what was handed out."""
+    while True:
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            port = s.getsockname()[1]
+        if port >= 55535 or port in taken or port + 10000 in taken:
+            continue
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", port + 10000))
+            except OSError:
+                continue
+        taken.update({port, port + 10000})
+        return port
 
 
 def require_free(name: str, host: str, port: int) -> None:
@@ -44,17 +64,7 @@ def read_pid(pidfile: Path) -> int | None:
     return pid if alive(pid) else None
 
 
-def alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    try:  # a zombie (exited, not yet reaped) is not running
-        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
-    except (OSError, IndexError):
-        return True
+alive = pid_alive
 
 
 def spawn(
