@@ -402,8 +402,15 @@ def test_diverging_trials_are_recorded_and_the_study_goes_on(stores):
 
 
 @pytest.mark.slow
-def test_two_workers_fill_an_exact_budget(stores):
+def test_two_workers_fill_an_exact_budget(stores, monkeypatch):
     n = 4  # trials per worker; each takes ~2 s so the spawned worker joins in time (~6-10 s)
+    # Worker 0 (this process) pauses before each trial so that the spawned worker, which takes
+    # ~6-10 s to import, joins before the budget is spent even on a loaded machine. The spawned
+    # worker imports tuning afresh: it runs unpatched.
+    one_trial = tuning.run_one_trial
+    monkeypatch.setattr(
+        tuning, "run_one_trial", lambda *a, **k: (time.sleep(1.5), one_trial(*a, **k))[1]
+    )
     raw = tiny_raw()
     raw["data"]["gaussians"]["n_train"] = 8000
     raw["tune"].update(n_workers=2, n_trials=2 * n, pruner={"name": "none"})
