@@ -185,6 +185,19 @@ def test_object_store_refuses_anonymous_requests(team_settings):
     assert err.value.code == 403
 
 
+def test_database_refuses_connections_without_the_password(team_settings):
+    import psycopg
+
+    port = team_settings.ports["postgres"]
+    for password in ("", "wrong"):
+        with pytest.raises(psycopg.OperationalError, match="password"):
+            psycopg.connect(host="127.0.0.1", port=port, user="genlab", password=password,
+                            dbname="optuna", connect_timeout=5)
+    url = team_settings.db_url("optuna").replace("+psycopg", "")
+    with psycopg.connect(url, connect_timeout=5) as conn:
+        assert conn.execute("select current_user").fetchone() == ("genlab",)
+
+
 def test_team_up_again_starts_nothing(team_settings):
     lines: list[str] = []
     assert stack.up(team_settings, log=lines.append) == []

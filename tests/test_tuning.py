@@ -447,3 +447,13 @@ def test_an_rdb_url_holds_the_study_too(stores):
     loaded = optuna.load_study(study_name=result.name, storage="sqlite:///studies.db")
     assert [t.state for t in loaded.trials] == [TrialState.COMPLETE] * 2
     assert loaded.user_attrs["mlflow_parent_run_id"] == result.parent_run_id
+
+
+def test_unreachable_shared_storage_is_one_line_without_the_password():
+    from genlab.experiments.study_runs import open_storage
+
+    with pytest.raises(ValueError) as err:
+        open_storage("postgresql+psycopg://genlab:s3cret@127.0.0.1:1/optuna")
+    text = str(err.value)
+    assert "127.0.0.1:1/optuna cannot be used" in text and "Connection refused" in text
+    assert "s3cret" not in text and "\n" not in text

@@ -78,14 +78,24 @@ def open_storage(spec: str, params: Params | None = None) -> optuna.storages.Bas
         kwargs["engine_kwargs"] = {"connect_args": {"timeout": 60}}
     if params is not None:
         kwargs["heartbeat_stale_trial_callback"] = RetryStaleTrial(params)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-        return optuna.storages.RDBStorage(
-            spec,
-            heartbeat_interval=tune.heartbeat_interval,
-            grace_period=tune.grace_period,
-            **kwargs,
-        )
+    import sqlalchemy.exc
+
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            return optuna.storages.RDBStorage(
+                spec,
+                heartbeat_interval=tune.heartbeat_interval,
+                grace_period=tune.grace_period,
+                **kwargs,
+            )
+    except (sqlalchemy.exc.SQLAlchemyError, ImportError, ValueError) as err:
+        cause = str(getattr(err, "orig", None) or err).strip().splitlines()[0]
+        raise ValueError(  # one line from the stage (genlab.cli), password not shown
+            f"Optuna storage {redacted(spec)} cannot be used ({cause}): start it (`make "
+            "team-up` for the local team stack), fix OPTUNA_STORAGE / tune.storage, or unset "
+            "OPTUNA_STORAGE to use the local journal file"
+        ) from None
 
 
 def close_run(params: Params, run_id: str, state: str, status: str, reason: str = "") -> None:
