@@ -46,10 +46,12 @@ $(UV):
 # Reinstalls when the lock or pyproject.toml changes; otherwise `make setup` does nothing.
 $(VENV)/.installed: $(LOCK) pyproject.toml | $(UV)
 # torch first, unless the venv has one already (a GPU user's CUDA build is kept)
-	$(BIN)/python -c "import torch" 2>/dev/null || $(UV) pip install --quiet \
+	$(BIN)/python -c "import torch" 2>/dev/null || $(UV) pip install --quiet --compile-bytecode \
 		--python $(BIN)/python --no-deps "$(TORCH_CPU)" $$($(PIP_INDEX) install)
-# exactly the locked versions, each checked against its hashes
-	$(UV) pip install --quiet --python $(BIN)/python --require-hashes --no-deps \
+# exactly the locked versions, each checked against its hashes; compiled to bytecode now (uv
+# does not by default: where .pyc files may not be written, PYTHONDONTWRITEBYTECODE, every
+# stage process would compile all its imports again, 16 s instead of 7 s)
+	$(UV) pip install --quiet --python $(BIN)/python --require-hashes --no-deps --compile-bytecode \
 		-r $(LOCK) $$($(PIP_INDEX) install)
 # genlab itself, editable, built with the locked setuptools (nothing else is fetched)
 	$(UV) pip install --quiet --python $(BIN)/python --no-deps --no-build-isolation -e .
