@@ -29,17 +29,19 @@ from tests.conftest import tiny_raw
 from tests.repo_copy import BIN, make_repo_copy
 
 pytestmark = pytest.mark.slow
-N_TRIALS = 4
+N_TRIALS = 6
 HEARTBEAT_S, GRACE_S = 1, 3
 RUN = "mlflow_run_id"  # set on a trial once its MLflow run exists, right before training
 
 
 def team_raw(name: str) -> dict:
-    """Tiny params; trials of ~1-2 s (enough data that a kill lands mid-trial), no pruning."""
+    """Tiny params; trials of ~2-3 s, so the clone that starts second still finds work (a
+    process takes ~6-10 s to start) and a kill lands mid-trial; no pruning."""
     raw = tiny_raw()
-    raw["data"]["gaussians"]["n_train"] = 600
+    raw["data"]["gaussians"]["n_train"] = 2400
     raw["tune"].update(
         n_trials=N_TRIALS,
+        max_epochs=6,
         study_name=name,
         heartbeat_interval=HEARTBEAT_S,
         grace_period=GRACE_S,
