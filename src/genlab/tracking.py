@@ -87,9 +87,6 @@ OWNER_TAG, END_REASON_TAG = "genlab.owner", "genlab.end_reason"
 _CHECKED_URI: str | None = None  # the store this process records into (set by check_tracking)
 
 
-owner = owner_id  # host:pid, tagged on every run (genlab.owners)
-
-
 def _runs(uri: str, states: tuple[str, ...] = ("RUNNING",)) -> list:
     from mlflow.tracking import MlflowClient
 
@@ -104,23 +101,31 @@ def _runs(uri: str, states: tuple[str, ...] = ("RUNNING",)) -> list:
     ]
 
 
+def _shared_study_parent(run) -> bool:
+    """A study's parent run, shared by workers on any machine: the tune stage closes it."""
+    return "optuna.study" in run.data.tags and "mlflow.parentRunId" not in run.data.tags
+
+
+def _end(mlflow, run, status: str, reason: str) -> None:
+    mlflow.set_tag(run.info.run_id, END_REASON_TAG, reason[:500])
+    mlflow.set_terminated(run.info.run_id, status)
+
+
 def close_stale_runs(uri: str) -> int:
     """Runs left RUNNING by a process of this machine that no longer exists (SIGKILL, power
     cut) are marked KILLED with a reason: the store never shows a dead run as running."""
     from mlflow.tracking import MlflowClient
 
-    closed = 0
-    for run in _runs(uri):
-        if "optuna.study" in run.data.tags and "mlflow.parentRunId" not in run.data.tags:
-            continue  # a study's parent run is shared by its workers: the tune stage closes it
-        who = run.data.tags.get(OWNER_TAG, "")
-        if not owner_gone(who):
-            continue
-        mlflow = MlflowClient(uri)
-        mlflow.set_tag(run.info.run_id, END_REASON_TAG, f"process {who} ended without closing it")
-        mlflow.set_terminated(run.info.run_id, "KILLED")
-        closed += 1
-    return closed
+    mlflow = MlflowClient(uri)
+    stale = [
+        run
+        for run in _runs(uri)
+        if not _shared_study_parent(run) and owner_gone(run.data.tags.get(OWNER_TAG, ""))
+    ]
+    for run in stale:
+        who = run.data.tags[OWNER_TAG]
+        _end(mlflow, run, "KILLED", f"process {who} ended without closing it")
+    return len(stale)
 
 
 def close_my_runs(status: str, reason: str) -> None:
@@ -131,16 +136,16 @@ def close_my_runs(status: str, reason: str) -> None:
         return
     from mlflow.tracking import MlflowClient
 
-    me = owner()
+    me = owner_id()
     try:
+        mlflow = MlflowClient(_CHECKED_URI)
         states = ("RUNNING", "FAILED") if status == "KILLED" else ("RUNNING",)
         for run in _runs(_CHECKED_URI, states):
             mine = run.data.tags.get(OWNER_TAG) == me
-            shared = "optuna.study" in run.data.tags and "mlflow.parentRunId" not in run.data.tags
-            if mine and not shared and run.data.tags.get("genlab.status") != "diverged":
-                mlflow = MlflowClient(_CHECKED_URI)
-                mlflow.set_tag(run.info.run_id, END_REASON_TAG, reason[:500])
-                mlflow.set_terminated(run.info.run_id, status)
+            if mine and not _shared_study_parent(run) and run.data.tags.get(
+                "genlab.status"
+            ) != "diverged":
+                _end(mlflow, run, status, reason)
     except Exception:  # noqa: BLE001 - the store may be down: nothing more can be done here
         pass
 
@@ -232,7 +237,7 @@ def run_tags(params: Params, stage: str, data_hash: str, description: str = "") 
         "genlab.data_hash": data_hash,
         "genlab.seed": str(params.seed),
         "mlflow.source.git.commit": os.environ.get("DVC_EXP_BASELINE_REV") or git_commit(),
-        OWNER_TAG: owner(),
+        OWNER_TAG: owner_id(),
         **dvc_experiment_tags(),
     }
     if description:
