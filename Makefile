@@ -34,7 +34,7 @@ endef
 export PIP_INDEX_PY
 PIP_INDEX = $(BIN)/python -c "$$PIP_INDEX_PY"
 
-.PHONY: setup lock browser repro test lint bench clean-venv team-deps team-up team-down team-status
+.PHONY: setup lock browser repro dashboard test lint bench clean-venv team-deps team-up team-down team-status
 
 setup: $(VENV)/.installed
 
@@ -77,6 +77,12 @@ export PATH := $(CURDIR)/$(BIN):$(PATH)
 
 repro: setup
 	dvc repro
+
+# optuna-dashboard on the tune study (OPTUNA_STORAGE, else params tune.storage), served on
+# 127.0.0.1 only; `make dashboard DASHBOARD_PORT=8081` picks another port.
+DASHBOARD_PORT ?= 8080
+dashboard: setup
+	$(BIN)/python -m genlab.experiments.dashboard --port $(DASHBOARD_PORT)
 
 # Headless Chromium (Debian's package) for the report's browser test.
 browser:

@@ -2,7 +2,7 @@
 
 Run: `dvc repro biasvar`, or `dvc exp run -S biasvar.draws=400` for a smaller Monte-Carlo error.
 Reads: params `seed`, `data.poly`, `data.gaussians`, `biasvar`, `tracking`.
-Writes: metrics/biasvar.json (per sweep: best level, identity check, the shortcut's accuracy),
+Writes: results/biasvar.json (per sweep: best level, identity check, the shortcut's accuracy),
 plots/biasvar/ (one CSV per sweep: bias, variance, noise, measured expected error, sum, its
 Monte-Carlo standard error, training error, gap; regression.png, classification.png,
 shortcut.png); MLflow experiment `genlab/biasvar`: a parent run, one child per level.
@@ -23,7 +23,7 @@ from genlab.experiments.biasvar import (
 from genlab.outputs import write_csv, write_json
 from genlab.tracking import check_tracking, resolve_tracking_uri
 
-METRICS, PLOTS = "metrics/biasvar.json", Path("plots/biasvar")
+RESULTS, PLOTS = "results/biasvar.json", Path("plots/biasvar")
 
 
 def main() -> None:
@@ -38,8 +38,11 @@ def main() -> None:
         plot_classification(result, PLOTS / "classification.png"),
         plot_shortcut(result, PLOTS / "shortcut.png"),
     ]
-    run_id = track(params, result, figures, metrics)
-    write_json(METRICS, metrics | {"mlflow_run_id": run_id})
+    run_id = None
+    try:
+        run_id = track(params, result, figures, metrics)
+    finally:  # the numbers are computed: a tracking server lost meanwhile must not lose them
+        write_json(RESULTS, metrics | {"mlflow_run_id": run_id})
     z = max(abs(lv.decomposition.z) for lv in result.levels)
     reg, clf = metrics["regression"], metrics["classification"]
     print(

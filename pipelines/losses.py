@@ -1,6 +1,6 @@
 """Stage `losses`: the loss functions' worked examples (BCE, CE, entropy and KL identities).
 
-Run: `dvc repro losses`. Reads params `losses`. Writes metrics/losses.json,
+Run: `dvc repro losses`. Reads params `losses`. Writes results/losses.json,
 plots/losses/{table.csv,loss_curves.png}.
 """
 
@@ -16,7 +16,7 @@ def main() -> None:
     write_csv("plots/losses/table.csv", table)
     loss_curves_figure("plots/losses/loss_curves.png")
     by_p = {f"ce_at_p{r['p_true']:g}": r["stable/ce"] for r in table}
-    write_json("metrics/losses.json", {**by_p, **info})
+    write_json("results/losses.json", {**by_p, **info})
     parts = ", ".join(f"p={r['p_true']:g}: {r['stable/ce']:.2f}" for r in table)
     print(
         f"losses: −log ŷ on the true class {parts}; "

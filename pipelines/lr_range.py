@@ -1,9 +1,9 @@
 """Stage `lr_range`: the learning-rate range test per batch size, and "larger B, higher LR?".
 
-Run: `dvc repro lr_range`; then `dvc metrics show metrics/lr_range.json`, `dvc plots show`.
+Run: `dvc repro lr_range`; then open results/lr_range.json (or the report), `dvc plots show`.
 Reads: params `seed`, `lr_range`, `data.<lr_range.dataset>` (the generator's knobs),
 `train.accelerator`, `train.eval_batch_size`, `tracking`.
-Writes: metrics/lr_range.json (slope of log lr* vs log B with its standard error, suggestions
+Writes: results/lr_range.json (slope of log lr* vs log B with its standard error, suggestions
 per batch size over seeds, val/test loss at the fixed and at the suggested LR, the GPU
 batch-size finder's result or why it was skipped), plots/lr_range/ (range-test curves,
 suggestions, training table, lr_range.png); MLflow experiment `genlab/lr_range`: one parent
@@ -14,7 +14,7 @@ from genlab.cli import run_stage
 from genlab.config import load_params
 from genlab.tracking import check_tracking, resolve_tracking_uri
 
-METRICS, PLOTS = "metrics/lr_range.json", "plots/lr_range"
+RESULTS, PLOTS = "results/lr_range.json", "plots/lr_range"
 
 
 def main() -> None:
@@ -23,7 +23,7 @@ def main() -> None:
     from genlab.experiments import lr_range  # after validation: a bad param fails in a second
 
     study = lr_range.run_study(params)
-    artifacts = lr_range.write_outputs(study, PLOTS, METRICS)
+    artifacts = lr_range.write_outputs(study, PLOTS, RESULTS)
     study.runs.finish(artifacts, lr_range.parent_metrics(study))
     print(lr_range.summary_line(study))
 

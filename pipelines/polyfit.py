@@ -2,7 +2,7 @@
 
 Run: `dvc repro polyfit`, or `dvc exp run -S polyfit.gd.max_epochs=1000` to give GD more time.
 Reads: params `seed`, `data.poly`, `polyfit`, `train.eval_batch_size`, `tracking`.
-Writes: metrics/polyfit.json (val-selected degree and losses per method), plots/polyfit/
+Writes: results/polyfit.json (val-selected degree and losses per method), plots/polyfit/
 (ls.csv and gd.csv: train/val/test loss per degree; errors.png; curves.png); MLflow experiment
 `genlab/polyfit`: one parent run, one child per degree, figures on the parent.
 """
@@ -22,7 +22,7 @@ from genlab.experiments.polyfit import (
 from genlab.outputs import write_csv, write_json
 from genlab.tracking import check_tracking, resolve_tracking_uri
 
-METRICS, PLOTS = "metrics/polyfit.json", Path("plots/polyfit")
+RESULTS, PLOTS = "results/polyfit.json", Path("plots/polyfit")
 
 
 def main() -> None:
@@ -37,8 +37,11 @@ def main() -> None:
     ]
     for method in METHODS:
         write_csv(PLOTS / f"{method}.csv", result.rows(method))
-    run_id = track(params, result, figures, metrics)
-    write_json(METRICS, metrics | {"mlflow_run_id": run_id})
+    run_id = None
+    try:
+        run_id = track(params, result, figures, metrics)
+    finally:  # the numbers are computed: a tracking server lost meanwhile must not lose them
+        write_json(RESULTS, metrics | {"mlflow_run_id": run_id})
     ls, gd = metrics["ls"], metrics["gd"]
     top = max(cfg.curve_degrees)
     print(

@@ -1,8 +1,8 @@
 """Stage `regularization`: what each regularizer does to training and test error.
 
-Run: `dvc repro regularization`; then `dvc metrics show metrics/regularization.json`.
+Run: `dvc repro regularization`; then open results/regularization.json (or the report).
 Reads: params `seed`, `model`, `train`, `regularization`, `diagnosis`, `tracking`; data/prepared.
-Writes: metrics/regularization.json (per variant: final train/val/test loss and accuracy, gap,
+Writes: results/regularization.json (per variant: final train/val/test loss and accuracy, gap,
 epochs to the best val/loss, near-zero weights, diagnosis, the lecture claim's verdict),
 plots/regularization/ (summary.csv table, curves.csv, curves.png, summary.png); MLflow
 experiment `genlab/regularization`: one parent run, one child run per variant.
@@ -24,7 +24,7 @@ from genlab.plotting_regularization import regularization_curves, regularization
 from genlab.tracking import check_tracking, resolve_tracking_uri
 
 NAN = float("nan")
-DATA, METRICS, PLOTS = "data/prepared", "metrics/regularization.json", "plots/regularization"
+DATA, RESULTS, PLOTS = "data/prepared", "results/regularization.json", "plots/regularization"
 
 
 def main() -> None:
@@ -48,7 +48,7 @@ def main() -> None:
             r["variant"]: {k: v for k, v in r.items() if k not in ("variant", "regularizers")}
             for r in rows
         }
-        write_json(METRICS, {"n_train": study.n_train, "variants": variants})
+        write_json(RESULTS, {"n_train": study.n_train, "variants": variants})
     except BaseException:
         finish_study(params, study, [], failed=True)
         raise

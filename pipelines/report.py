@@ -1,7 +1,7 @@
 """Stage `report`: the self-contained HTML report, built only from the pipeline's outputs.
 
 Run: `dvc repro report`, then open report/index.html (works offline: one file plus img/).
-Reads: every study's metrics/*.json and plots/ figures, dvc.lock (the params each ran with).
+Reads: every stage's results/*.json and plots/ figures, dvc.lock (the params each ran with).
 Writes: report/index.html and report/img/.
 """
 
@@ -14,7 +14,7 @@ from genlab.report_sections import SECTIONS
 def main() -> None:
     root = project_root()
     index = render(root, SECTIONS, root / "report")
-    shown = sum((root / s.metrics).is_file() for s in SECTIONS)
+    shown = sum((root / s.results).is_file() for s in SECTIONS)
     print(f"report: {index.relative_to(root)} with {shown}/{len(SECTIONS)} sections")
 
 

@@ -13,22 +13,25 @@ from pathlib import Path
 
 import yaml
 
-from genlab.cli import run_stage
-from genlab.config import as_flat_dict, load_params
+from genlab.cli import TrackingGuard, run_stage
+from genlab.config import load_params
 from genlab.data import make_splits
 from genlab.diagnosis import diagnose, known_baseline, tag_run
+from genlab.distributed import is_primary
 from genlab.evaluation import evaluate_splits
 from genlab.experiments.tuning import data_hash, retrain_params
-from genlab.outputs import reproducible_history, write_csv, write_json
+from genlab.headline import tuned_model, write_results
+from genlab.outputs import reproducible_history, write_csv
 from genlab.plotting import learning_curves
 from genlab.tracking import (
     check_tracking,
     describe_run,
     make_logger,
     resolve_tracking_uri,
+    run_params,
     run_tags,
 )
-from genlab.training import fit
+from genlab.training import fit, use_threads
 
 BEST, MODEL_DIR = Path("best_params.yaml"), "tuned"
 METRICS, PLOTS = "metrics/train_best.json", Path("plots/train_best")
@@ -51,8 +54,13 @@ def main() -> None:
     params = load_params()
     best = read_best(BEST)
     variant = retrain_params(params, best)
-    check_tracking(resolve_tracking_uri(params.tracking))
     splits = make_splits(variant.data, variant.seed)
+    use_threads(variant.train.torch_threads)  # tune.torch_threads, as in the trials
+    if not is_primary():  # another DDP rank: train its part, leave runs and files to rank 0
+        stop = TrackingGuard().callbacks()  # stops with rank 0 if its tracking server dies
+        fit(variant, splits, checkpoint_dir=MODEL_DIR, distributed=True, extra_callbacks=stop)
+        return
+    check_tracking(resolve_tracking_uri(params.tracking))
 
     name = describe_run(variant)
     tags = {
@@ -61,10 +69,11 @@ def main() -> None:
         "optuna.best_trial": str(best.get("trial")),
     }
     logger = make_logger(variant, "train_best", name, tags)
-    logger.log_hyperparams(as_flat_dict(variant))
-    result = fit(variant, splits, logger=logger, checkpoint_dir=MODEL_DIR)
+    logger.log_hyperparams(run_params(variant, "tune.train_best"))  # what applies
+    guard = TrackingGuard(logger, spawned=variant.train.strategy == "ddp_spawn")
+    result = fit(variant, splits, logger=logger, checkpoint_dir=MODEL_DIR, distributed=True,
+                 extra_callbacks=guard.callbacks())
 
-    mlflow, run_id = logger.experiment, logger.run_id
     metrics: dict = {
         "study": best.get("study"),
         "trial": best.get("trial"),
@@ -75,20 +84,29 @@ def main() -> None:
     }
     if result.status == "ok":  # the test split, measured once, for this one configuration
         metrics.update(evaluate_splits(result.module, splits, variant.train.eval_batch_size))
-        for key, value in metrics.items():
-            if isinstance(value, float) and "/" in key and not key.startswith("study/"):
-                mlflow.log_metric(run_id, f"final/{key}", value)
     else:
         metrics["reason"] = result.reason
-        mlflow.set_tag(run_id, "genlab.diverged_reason", result.reason)
-    mlflow.set_tag(run_id, "genlab.status", result.status)
+    finals = {
+        f"final/{key}": value
+        for key, value in metrics.items()
+        if isinstance(value, float) and "/" in key and not key.startswith("study/")
+    }
     baseline, source = known_baseline(splits.info)
     diagnosis = diagnose(metrics, baseline, params.diagnosis, source)
     metrics.update(diagnosis.as_metrics())
-    tag_run(mlflow, run_id, diagnosis)
-    write_json(METRICS, metrics)
+    # Local outputs first: a tracking server lost during or after the fit costs the run's
+    # last metrics and tags, not the trained model and its numbers.
+    write_results(METRICS, metrics, tuned_model(metrics))
     write_csv(PLOTS / "history.csv", reproducible_history(result.history))
     fig = learning_curves(result.history, PLOTS / "learning_curve.png", title=f"{name} (tuned)")
+    guard.check()
+    mlflow, run_id = logger.experiment, logger.run_id
+    for key, value in finals.items():
+        mlflow.log_metric(run_id, key, value)
+    if result.status != "ok":
+        mlflow.set_tag(run_id, "genlab.diverged_reason", result.reason)
+    mlflow.set_tag(run_id, "genlab.status", result.status)
+    tag_run(mlflow, run_id, diagnosis)
     mlflow.log_artifact(run_id, str(fig))
     mlflow.log_artifact(run_id, str(BEST))
     mlflow.set_terminated(run_id, "FINISHED" if result.status == "ok" else "FAILED")

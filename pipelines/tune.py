@@ -18,12 +18,13 @@ from pathlib import Path
 
 import yaml
 
+from genlab import headline
 from genlab.cli import run_stage
 from genlab.config import Params, load_params
 from genlab.data import make_splits
 from genlab.experiments import tuning
 from genlab.experiments import tuning_plots as tp
-from genlab.outputs import write_atomic, write_csv, write_json
+from genlab.outputs import write_atomic, write_csv
 from genlab.tracking import check_tracking, client, resolve_tracking_uri
 
 BEST, METRICS, PLOTS = "best_params.yaml", "metrics/tune.json", Path("plots/tune")
@@ -77,7 +78,7 @@ def publish(params: Params, result: tuning.StudyResult, t0: float) -> None:
         f"the best {tune.metric}.\n# train_best trains params.yaml + `overrides`. Do not edit.\n"
     )
     write_atomic(BEST, header + yaml.safe_dump(best, sort_keys=False))
-    write_json(METRICS, metrics)
+    headline.write_results(METRICS, metrics, headline.study(metrics))
     write_csv(PLOTS / "trials.csv", rows)
     write_csv(PLOTS / "history.csv", tp.history_rows(rows, tune.direction))
     write_csv(PLOTS / "landscape.csv", [r for r in rows if r["status"] == "complete"])

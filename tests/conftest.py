@@ -60,3 +60,20 @@ def tiny_params() -> Params:
 
 # Team mode: the real shared stack, started once per session by the tests that ask for it.
 from tests.team_stack import sshd, team_env, team_settings  # noqa: E402, F401
+
+
+@pytest.fixture(scope="session")
+def tiny_pipeline(tmp_path_factory) -> Path:
+    """A git+DVC copy of the project with tiny params (MNIST-1D), `dvc repro evaluate` run once.
+
+    Shared by the modules that need a reproduced pipeline; a module that changes params or
+    outputs in ways others would notice works on its own copy of it.
+    """
+    from tests.repo_copy import make_repo_copy, sh
+
+    raw = tiny_raw()
+    raw["data"]["name"] = "mnist1d"
+    dst = make_repo_copy(tmp_path_factory.mktemp("repo"), raw)
+    out = sh(["dvc", "repro", "evaluate"], dst)
+    assert "Running stage 'evaluate'" in out.stdout
+    return dst

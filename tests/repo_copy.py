@@ -12,7 +12,7 @@ import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
-GENERATED = ("data/", "models/", "metrics/", "plots/", "report/")
+GENERATED = ("data/", "models/", "metrics/", "results/", "plots/", "report/")
 
 
 def sh(args: list[str], cwd: Path, check: bool = True, env: dict | None = None, timeout=600):

@@ -203,7 +203,7 @@ def repo(tmp_path_factory) -> Path:
 
 @pytest.mark.slow
 def test_stage_writes_metrics_and_plots(repo):
-    m = json.loads((repo / "metrics/biasvar.json").read_text())
+    m = json.loads((repo / "results/biasvar.json").read_text())
     assert m["draws"] == 12
     for task, sweeps in (
         ("regression", ("degree", "width", "epochs")),
@@ -230,7 +230,7 @@ def test_mlflow_parent_and_one_child_per_level(repo):
     client = MlflowClient(f"sqlite:///{repo / 'mlflow.db'}")
     exp = client.get_experiment_by_name("genlab/biasvar")
     runs = client.search_runs([exp.experiment_id])
-    m = json.loads((repo / "metrics/biasvar.json").read_text())
+    m = json.loads((repo / "results/biasvar.json").read_text())
     parents = [r for r in runs if "mlflow.parentRunId" not in r.data.tags]
     assert [p.info.run_id for p in parents] == [m["mlflow_run_id"]]
     children = [r for r in runs if r.data.tags.get("mlflow.parentRunId") == m["mlflow_run_id"]]
@@ -238,6 +238,9 @@ def test_mlflow_parent_and_one_child_per_level(repo):
     assert len(children) == 11
     child = next(c for c in children if c.data.tags["genlab.variant"] == "regression-degree3")
     assert child.data.params["degree"] == "3" and child.data.tags["genlab.stage"] == "biasvar"
+    assert child.info.run_name.startswith("regression-degree3-")  # what differs first
+    applies = ("biasvar.", "data.poly.", "data.gaussians.")  # the data it draws, its section
+    assert all(k.startswith(applies) for k in parents[0].data.params)
     for key in ("bias2", "variance", "noise", "expected_error", "sum", "mc_stderr", "train/loss"):
         assert key in child.data.metrics
     assert child.data.metrics["sum"] == pytest.approx(

@@ -163,7 +163,7 @@ def repo(tmp_path_factory) -> Path:
 
 @pytest.mark.slow
 def test_metrics_report_slope_spread_training_and_gpu_search(repo):
-    m = json.loads((repo / "metrics/lr_range.json").read_text())
+    m = json.loads((repo / "results/lr_range.json").read_text())
     sc = m["scaling"]
     assert sc["n_points"] == 4 and math.isfinite(sc["slope"]) and math.isfinite(sc["slope_stderr"])
     assert set(m["suggested_lr"]) == {"8", "32"}
@@ -207,7 +207,7 @@ def test_mlflow_parent_with_fit_and_one_child_per_training(repo):
     parent = [r for r in runs if "mlflow.parentRunId" not in r.data.tags]
     children = [r for r in runs if "mlflow.parentRunId" in r.data.tags]
     assert len(parent) == 1 and parent[0].info.status == "FINISHED"
-    m = json.loads((repo / "metrics/lr_range.json").read_text())
+    m = json.loads((repo / "results/lr_range.json").read_text())
     assert parent[0].data.metrics["scaling/slope"] == pytest.approx(m["scaling"]["slope"])
     assert "lr_range.png" in {a.path for a in client.list_artifacts(parent[0].info.run_id)}
     variants = sorted(r.data.tags["genlab.variant"] for r in children)
@@ -215,5 +215,7 @@ def test_mlflow_parent_with_fit_and_one_child_per_training(repo):
     assert len({frozenset(r.data.metrics) for r in children}) == 1
     for r in children:
         assert r.data.params["lr_range.batch_size"] == r.data.params["train.optimizer.batch_size"]
+        lr = float(r.data.params["train.optimizer.lr"])
+        assert r.info.run_name == f"{r.data.tags['genlab.variant']}-lr{lr:.3g}"
         assert len(client.get_metric_history(r.info.run_id, "val/loss")) == 2
         assert r.data.tags["genlab.diagnosis"] in ("underfit", "overfit", "good_fit", "diverged")

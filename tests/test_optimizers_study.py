@@ -181,7 +181,7 @@ def repo(tmp_path_factory) -> Path:
 
 @pytest.mark.slow
 def test_metrics_table_and_claims(repo):
-    m = json.loads((repo / "metrics/optimizers.json").read_text())
+    m = json.loads((repo / "results/optimizers.json").read_text())
     names = list(tiny_raw()["optimizers"]["variants"])
     assert list(m["variants"]) == names
     n = m["n_train"]
@@ -243,6 +243,9 @@ def test_mlflow_parent_and_one_child_per_variant(repo):
         assert r.data.tags["genlab.stage"] == "optimizers"
         assert r.data.tags["genlab.diagnosis"] in ("underfit", "overfit", "good_fit", "diverged")
         assert r.data.params["train.optimizer.name"] == r.data.tags["genlab.variant"]
+        variant = r.data.tags["genlab.variant"]  # what differs first: MLflow cuts long names
+        lr = tiny_raw()["optimizers"]["variants"][variant]
+        assert r.info.run_name == f"{variant}-lr{lr:.3g}"
         assert "final/test/loss" in r.data.metrics and "noise/gradient_noise" in r.data.metrics
         curve = client.get_metric_history(r.info.run_id, "train/loss")
         assert [m.step for m in curve] == [0, 1, 2]
@@ -252,7 +255,7 @@ def test_mlflow_parent_and_one_child_per_variant(repo):
 
 @pytest.mark.slow
 def test_bad_param_fails_before_work(repo):
-    before = (repo / "metrics/optimizers.json").read_bytes()
+    before = (repo / "results/optimizers.json").read_bytes()
     raw = tiny_raw()
     raw["optimizers"]["variants"] = {"sgd": -1}
     write_params(repo, raw)
@@ -262,7 +265,7 @@ def test_bad_param_fails_before_work(repo):
         write_params(repo, tiny_raw())
     assert proc.returncode == 2
     assert "optimizers.variants.sgd = -1" in proc.stderr and "Traceback" not in proc.stderr
-    assert (repo / "metrics/optimizers.json").read_bytes() == before
+    assert (repo / "results/optimizers.json").read_bytes() == before
 
 
 @pytest.mark.slow

@@ -19,8 +19,8 @@ from pathlib import Path
 
 import pytest
 
+from genlab.tracking import file_sha256
 from tests.conftest import tiny_raw
-from tests.repo_copy import make_repo_copy
 from tests.repo_copy import sh as _sh
 from tests.repo_copy import write_params as _write_params
 
@@ -28,18 +28,13 @@ pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(scope="module")
-def repo(tmp_path_factory) -> Path:
-    """A git+DVC copy of the project with tiny params, reproduced once."""
-    raw = tiny_raw()
-    raw["data"]["name"] = "mnist1d"
-    dst = make_repo_copy(tmp_path_factory.mktemp("repo"), raw)
-    out = _sh(["dvc", "repro", "evaluate"], dst)
-    assert "Running stage 'evaluate'" in out.stdout
-    return dst
+def repo(tiny_pipeline) -> Path:
+    """The session's tiny pipeline (conftest); the tests below change it as they go."""
+    return tiny_pipeline
 
 
 def test_repro_writes_metrics_and_plots(repo):
-    metrics = json.loads((repo / "metrics/evaluate.json").read_text())
+    metrics = json.loads((repo / "results/evaluate.json").read_text())
     assert metrics["status"] == "ok"
     for key in ("train/loss", "val/loss", "test/loss", "train/acc", "test/acc", "gap/loss"):
         assert isinstance(metrics[key], float)
@@ -60,19 +55,27 @@ def test_mlflow_run_has_params_curves_and_artifacts(repo):
     assert len(runs) == 1  # this test runs before the module's `dvc exp run`s
     run = runs[0]
     record = json.loads((repo / "models/train.json").read_text())
-    assert run.info.run_id == record["run_id"]
-    assert run.info.run_name.startswith("mlp16-mnist1d-adam-lr0.01-bs32-seed42")
+    assert "run_id" not in record  # ids stay out of DVC outputs; the weights find their run
+    assert run.data.tags["genlab.checkpoint_sha256"] == file_sha256(repo / "models/model.ckpt")
+    assert run.info.run_name == "adam-lr0.01-bs32-mlp16-mnist1d-s42"  # what differs first
     assert run.data.params["train.optimizer.lr"] == "0.01"
+    logged = run.data.params  # only what applies to an MNIST-1D MLP run, not all of params.yaml
+    assert logged["data.mnist1d.num_samples"] == "400" and logged["model.mlp.hidden"] == "[16]"
+    others = ("data.poly.", "data.gaussians.", "model.cnn1d.", "tune.", "polyfit.", "tracking.")
+    assert not [k for k in logged if k.startswith(others)] and len(logged) < 50
     assert run.data.tags["genlab.seed"] == "42" and len(run.data.tags["genlab.data_hash"]) == 64
     assert run.data.tags["genlab.status"] == "ok"
-    metrics = json.loads((repo / "metrics/evaluate.json").read_text())
+    metrics = json.loads((repo / "results/evaluate.json").read_text())
     assert metrics["diagnosis"] in ("underfit", "overfit", "good_fit")
     assert "→" in metrics["diagnosis_reason"]
     assert run.data.tags["genlab.diagnosis"] == metrics["diagnosis"]
     curve = client.get_metric_history(run.info.run_id, "train/loss")
     assert [m.step for m in curve] == list(range(record["epochs_run"]))
-    metrics = json.loads((repo / "metrics/evaluate.json").read_text())
+    metrics = json.loads((repo / "results/evaluate.json").read_text())
     assert run.data.metrics["final/test/loss"] == pytest.approx(metrics["test/loss"])
+    # the run page says which of `test/loss` (last epoch) and `final/test/loss` is reported
+    note = run.data.tags["mlflow.note.content"]
+    assert "per-epoch" in note and "`final/*`" in note and "dvc metrics show" in note
     artifacts = {a.path for a in client.list_artifacts(run.info.run_id)}
     assert {"learning_curve.png", "resolved_params.yaml"} <= artifacts
 
@@ -80,6 +83,16 @@ def test_mlflow_run_has_params_curves_and_artifacts(repo):
 def test_second_repro_does_nothing(repo):
     out = _sh(["dvc", "repro", "evaluate"], repo).stdout
     assert "Running stage" not in out
+
+
+def test_identical_retraining_changes_no_output_and_evaluate_skips(repo):
+    """A forced `train` gives the same bytes (no run id inside), so DVC skips `evaluate`."""
+    lock = (repo / "dvc.lock").read_text()
+    out = _sh(["dvc", "repro", "-f", "-s", "train"], repo).stdout
+    assert "Running stage 'train'" in out
+    assert (repo / "dvc.lock").read_text() == lock
+    out = _sh(["dvc", "repro", "evaluate"], repo).stdout
+    assert "Running stage" not in out, out
 
 
 def test_exp_run_with_a_train_param_reruns_only_train_and_evaluate(repo):
@@ -106,7 +119,7 @@ def test_exp_run_in_a_temp_copy_logs_into_the_project_store(repo):
 
 
 def test_bad_param_fails_before_work_and_keeps_outputs(repo):
-    before = (repo / "metrics/evaluate.json").read_bytes()
+    before = (repo / "results/evaluate.json").read_bytes()
     raw = tiny_raw()
     raw["data"]["name"] = "mnist1d"
     raw["train"]["optimizer"]["lr"] = -1
@@ -119,7 +132,7 @@ def test_bad_param_fails_before_work_and_keeps_outputs(repo):
     assert proc.returncode == 2
     assert "train.optimizer.lr = -1" in proc.stderr and "greater than 0" in proc.stderr
     assert "Traceback" not in proc.stderr
-    assert (repo / "metrics/evaluate.json").read_bytes() == before
+    assert (repo / "results/evaluate.json").read_bytes() == before
 
 
 def test_rejected_param_in_dvc_leaves_every_output_in_place(repo):
@@ -190,7 +203,7 @@ def test_diverging_run_is_recorded_and_evaluate_survives(repo):
         repo,
     ).stdout
     assert "Running stage 'evaluate'" in out
-    metrics = json.loads((repo / "metrics/evaluate.json").read_text())
+    metrics = json.loads((repo / "results/evaluate.json").read_text())
     assert metrics["status"] == "diverged", metrics
     assert "became" in metrics["reason"]
 

@@ -121,7 +121,7 @@ def test_stage_writes_the_table_figures_and_metrics(repo):
         # least squares is the exact minimiser of the training MSE
         assert float(a["train/loss"]) <= float(b["train/loss"]) * (1 + 1e-4)
     assert float(ls[-1]["test/loss"]) > float(ls[-1]["train/loss"])  # degree 20 overfits
-    m = json.loads((repo / "metrics/polyfit.json").read_text())
+    m = json.loads((repo / "results/polyfit.json").read_text())
     assert m["noise_var"] == pytest.approx(0.04)
     for method in ("ls", "gd"):
         assert m[method]["best_degree"] in (1, 2, 4, 20)
@@ -140,7 +140,7 @@ def test_mlflow_parent_with_one_child_per_degree(repo):
     client = MlflowClient(f"sqlite:///{repo / 'mlflow.db'}")
     exp = client.get_experiment_by_name("genlab/polyfit")
     runs = client.search_runs([exp.experiment_id])
-    m = json.loads((repo / "metrics/polyfit.json").read_text())
+    m = json.loads((repo / "results/polyfit.json").read_text())
     parents = [r for r in runs if "mlflow.parentRunId" not in r.data.tags]
     assert [p.info.run_id for p in parents] == [m["mlflow_run_id"]]
     assert parents[0].data.params["polyfit.gd.max_epochs"] == "15"
@@ -148,6 +148,8 @@ def test_mlflow_parent_with_one_child_per_degree(repo):
     assert set(children) == {"degree1", "degree2", "degree4", "degree20"}
     child = children["degree4"]
     assert child.data.params["model.poly.degree"] == "4"
+    assert child.info.run_name.startswith("degree4-")  # what differs first: MLflow cuts names
+    assert all(k.startswith(("polyfit.", "data.poly.")) for k in parents[0].data.params)
     assert child.data.tags["mlflow.parentRunId"] == m["mlflow_run_id"]
     # degree 1 cannot follow sin(pi x): its training error is far above the noise floor
     assert children["degree1"].data.tags["genlab.diagnosis_ls"] == "underfit"

@@ -154,7 +154,7 @@ def test_summary_compares_every_variant_with_none():
     assert math.isnan(bn["epochs_to_best"])
 
 
-def test_a_diverging_variant_is_recorded_and_the_study_goes_on(raw_params):
+def test_a_diverging_variant_is_recorded_and_the_study_goes_on(raw_params, capsys):
     # SGD on λ/2·‖W‖² multiplies W by (1 − lr·λ) = −9999 per step: certain overflow
     raw_params["train"]["optimizer"].update(name="minibatch", lr=1.0)
     raw_params["regularization"].update(variants=["none", "l2", "dropout"], l2=1e4)
@@ -166,6 +166,11 @@ def test_a_diverging_variant_is_recorded_and_the_study_goes_on(raw_params):
     assert rows["none"]["status"] == rows["dropout"]["status"] == "ok"
     assert rows["none"]["diagnosis"] in ("underfit", "overfit", "good_fit")
     assert study.n_train == 80 and study.parent_run_id is None
+    lines = [x for x in capsys.readouterr().out.splitlines() if x.startswith("regularization: ")]
+    assert [x.split(" done in ")[0] for x in lines] == [
+        "regularization: 1/3 none", "regularization: 2/3 l2", "regularization: 3/3 dropout"
+    ]
+    assert ", ETA " in lines[0] and ", ETA " not in lines[-1]
 
 
 # --------------------------------------------------------------------------- integration
@@ -189,7 +194,7 @@ def _client(repo: Path):
 
 @pytest.mark.slow
 def test_metrics_table_and_figures(repo):
-    metrics = json.loads((repo / "metrics/regularization.json").read_text())
+    metrics = json.loads((repo / "results/regularization.json").read_text())
     variants = metrics["variants"]
     assert metrics["n_train"] == 80
     assert list(variants) == [
@@ -235,13 +240,16 @@ def test_mlflow_parent_and_one_child_per_variant(repo):
         "summary.png",
         "summary.csv",
     }
-    metrics = json.loads((repo / "metrics/regularization.json").read_text())["variants"]
+    metrics = json.loads((repo / "results/regularization.json").read_text())["variants"]
     for child in children:
         name = child.data.tags["genlab.variant"]
         assert child.info.status == "FINISHED"
         assert child.data.tags["genlab.stage"] == "regularization"
         assert child.data.tags["genlab.diagnosis"] == metrics[name]["diagnosis"]
-        assert child.data.params["variant"] == name
+        assert child.data.params["variant"] == name and child.info.run_name == name
+        note = child.data.tags["mlflow.note.content"]  # what it adds, then what final/* means
+        assert note.startswith(child.data.params["regularizers"]) and "`final/*`" in note
+        assert not [k for k in child.data.params if k.startswith(("data.poly.", "tune."))]
         assert child.data.metrics["final/test/loss"] == pytest.approx(metrics[name]["test/loss"])
         curve = client.get_metric_history(child.info.run_id, "train/loss")
         assert len(curve) == metrics[name]["epochs_run"]

@@ -7,12 +7,14 @@ console stayed clean, and takes a screenshot; then each notebook in notebooks/ i
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 from pathlib import Path
 
 import nbformat
 import pytest
+import yaml
 from nbclient import NotebookClient
 
 from tests.conftest import tiny_raw
@@ -28,6 +30,18 @@ def repo(tmp_path_factory) -> Path:
     dst = make_repo_copy(tmp_path_factory.mktemp("full"), tiny_raw())
     out = sh(["dvc", "repro"], dst, timeout=1200)
     assert "Running stage 'report'" in out.stdout, out.stdout
+    # long stages print one line per unit, with a count (and an ETA while units are left)
+    for first in (
+        "regularization: 1/9 ",
+        "optimizers: 1/5 ",
+        "lr_range range tests: 1/4 ",
+        "lr_range trainings: 1/",
+        "polyfit: 1/",
+        "biasvar: 1/4 ",
+        "tune: 1/4 trial ",
+    ):
+        line = next((x for x in out.stdout.splitlines() if x.startswith(first)), "")
+        assert " done in " in line and ", ETA " in line, (first, out.stdout[-3000:])
     return dst
 
 
@@ -78,3 +92,87 @@ def test_notebook_runs_on_the_pipeline_outputs(repo, notebook, monkeypatch):
         nb, timeout=300, kernel_name="python3", resources={"metadata": {"path": str(repo)}}
     )
     client.execute()  # raises CellExecutionError, naming the cell, on any error
+
+
+def _declared_metrics(repo: Path) -> list[Path]:
+    stages = yaml.safe_load((repo / "dvc.yaml").read_text())["stages"].values()
+    return [repo / next(iter(m)) for s in stages for m in s.get("metrics", [])]
+
+
+def _leaves(data: dict, prefix: str = ""):
+    for key, value in data.items():
+        if isinstance(value, dict):
+            yield from _leaves(value, f"{prefix}{key}.")
+        else:
+            yield f"{prefix}{key}", value
+
+
+def test_metrics_files_hold_numbers_and_short_labels_only(repo):
+    files = _declared_metrics(repo)
+    assert {f.name for f in files} >= {"evaluate.json", "train_best.json"}
+    for f in files:
+        for key, value in _leaves(json.loads(f.read_text())):
+            short = isinstance(value, str) and len(value) <= 24
+            ok = short or value is None or isinstance(value, int | float | bool)
+            assert ok, f"{f.name}: {key} = {value!r}"
+    # the details moved, unchanged, to results/<stage>.json: what the report reads
+    main = json.loads((repo / "results/evaluate.json").read_text())
+    assert "→" in main["diagnosis_reason"]
+    shown = json.loads((repo / "metrics/evaluate.json").read_text())
+    assert {k: main[k] for k in shown} == shown
+
+
+def test_dvc_metrics_and_exp_show_fit_a_200_column_terminal(repo):
+    env = {"COLUMNS": "200"}
+    table = sh(["dvc", "metrics", "show"], repo, env=env).stdout.splitlines()
+    assert max(map(len, table)) <= 200, "\n".join(table)
+    for key in ("test/loss", "test/acc", "gap/loss", "diagnosis"):
+        assert key in table[0]
+    # HEAD holds no outputs, so every metric counts as changed: the widest case for metrics
+    # (dependency hashes, a column per file, are left out)
+    outs = "src|pipelines|data|models|tuned|plots|results|metrics|report"
+    deps = rf"^({outs})(/|$)|.*\.(ok|yaml|json)$"
+    exp = sh(
+        ["dvc", "exp", "show", "--only-changed", "--no-pager", "--drop", deps], repo, env=env
+    ).stdout
+    assert "test/loss" in exp and "tuned.test/loss" in exp and "…" not in exp, exp
+    assert max(map(len, exp.splitlines())) <= 200, exp
+
+
+# One params key changed at a time, and the stages `dvc status` then reports besides
+# `check_params` (which validates every change). Where a run is tracked, threads, the
+# evaluation batch and the process-group timeout cannot change a number: no stage reruns.
+ONLY_WHAT_A_CHANGE_TOUCHES = [
+    ("tracking.tracking_uri", "sqlite:///elsewhere.db", set()),
+    ("train.eval_batch_size", 512, set()),
+    ("train.torch_threads", 2, set()),
+    ("tune.torch_threads", 2, set()),
+    ("biasvar.torch_threads", 2, set()),
+    ("train.ddp_timeout_s", 120, set()),
+    ("tune.storage", "studies/elsewhere.journal", set()),
+    ("train.optimizer.lr", 0.02, {"train", "regularization"}),  # tune searches lr itself
+    ("train.devices", 2, {"train", "train_best"}),  # studies fit on one process
+    ("train.optimizer.name", "adamw", {"train", "regularization", "tune", "train_best"}),
+    ("tune.n_trials", 5, {"tune"}),
+    ("tune.train_best.max_epochs", 2, {"train_best"}),
+    ("biasvar.draws", 13, {"biasvar"}),
+]
+
+
+def test_a_single_key_change_reruns_only_the_stages_it_touches(repo):
+    text = (repo / "params.yaml").read_text()
+    assert sh(["dvc", "status", "--json"], repo).stdout.strip() in ("{}", "")
+    try:
+        for key, value, expected in ONLY_WHAT_A_CHANGE_TOUCHES:
+            raw = yaml.safe_load(text)
+            *parents, leaf = key.split(".")
+            node = raw
+            for part in parents:
+                node = node[part]
+            node[leaf] = value
+            (repo / "params.yaml").write_text(yaml.safe_dump(raw, sort_keys=False))
+            status = json.loads(sh(["dvc", "status", "--json"], repo).stdout or "{}")
+            assert "check_params" in status, key
+            assert set(status) - {"check_params"} == expected, (key, status)
+    finally:
+        (repo / "params.yaml").write_text(text)

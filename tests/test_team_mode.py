@@ -19,6 +19,7 @@ import pytest
 from genlab.team import stack
 from genlab.team.process import ServiceError
 from genlab.team.settings import TeamSettings
+from genlab.tracking import file_sha256
 from tests.conftest import tiny_raw
 from tests.repo_copy import make_repo_copy, sh
 from tests.team_stack import reachable_dir
@@ -29,7 +30,7 @@ GIT = ["git", "-c", "user.email=test@genlab", "-c", "user.name=test"]
 
 
 def tracked_outputs(repo: Path) -> dict[str, bytes]:
-    files = sh(["git", "ls-files", "metrics", "plots", "dvc.lock"], repo).stdout.split()
+    files = sh(["git", "ls-files", "metrics", "results", "plots", "dvc.lock"], repo).stdout.split()
     return {f: (repo / f).read_bytes() for f in files}
 
 
@@ -66,9 +67,11 @@ def test_clone_b_sees_clone_a_runs_and_artifacts(clones, team_env):
     from mlflow.tracking import MlflowClient
 
     a, b, *_ = clones
-    record = json.loads((b / "models/train.json").read_text())  # pulled from the DVC remote
     client = MlflowClient()  # the shared server, with the team credentials
-    run = client.get_run(record["run_id"])
+    exp = client.get_experiment_by_name("genlab/train")
+    sha = file_sha256(b / "models/model.ckpt")  # pulled from the DVC remote
+    (run,) = client.search_runs([exp.experiment_id], f"tags.`genlab.checkpoint_sha256` = '{sha}'")
+    record = {"run_id": run.info.run_id}
     assert run.info.status == "FINISHED"
     assert run.data.tags["genlab.stage"] == "train"
     assert run.info.artifact_uri.startswith("mlflow-artifacts:")  # proxied: no S3 keys needed

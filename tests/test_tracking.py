@@ -85,3 +85,64 @@ def test_a_file_that_is_not_a_store_is_named(tmp_path):
 def test_unsupported_uri_is_named():
     with pytest.raises(tracking.TrackingError, match="not supported"):
         tracking.check_tracking(str(Path("mlruns").resolve()))
+
+
+def test_run_params_hold_only_what_applies(tiny_params):
+    """A run logs the chosen dataset's and model's sections, `train`, the seed and its stage's
+    own section: not the ~160 keys of params.yaml (`data.poly.*` on an MNIST-1D run)."""
+    from genlab.config import as_flat_dict, with_overrides
+
+    p = with_overrides(tiny_params, {"data.name": "mnist1d"})
+    logged = tracking.run_params(p)
+    assert logged["data.name"] == "mnist1d" and logged["data.mnist1d.num_samples"] == 400
+    assert logged["model.name"] == "mlp" and logged["model.mlp.hidden"] == [16]
+    assert logged["seed"] == p.seed and logged["train.optimizer.lr"] == 0.01
+    assert {k: v for k, v in as_flat_dict(p).items() if k.startswith("train.")}.items() <= (
+        logged.items()
+    )
+    prefixes = {k.split(".")[0] + "." + k.split(".")[1] for k in logged if k.count(".") > 1}
+    assert {x for x in prefixes if x.startswith(("data.", "model."))} == {
+        "data.mnist1d",
+        "model.mlp",
+    }
+    assert not [k for k in logged if k.startswith(("tune.", "tracking.", "diagnosis."))]
+    tune = tracking.run_params(p, "tune", trained=False)
+    assert tune and all(k.startswith("tune.") for k in tune)
+    best = tracking.run_params(p, "tune.train_best")
+    assert "tune.train_best.max_epochs" in best and "tune.n_trials" not in best
+    poly = tracking.run_params(p, "polyfit", trained=False, datasets=("poly",))
+    assert {k.split(".")[0] for k in poly} == {"polyfit", "data"}
+    assert all(k.startswith(("polyfit.", "data.poly.")) for k in poly)
+
+
+def test_run_names_put_what_differs_first(tiny_params):
+    """MLflow's runs table cuts a name after ~20 characters: runs differing in optimizer, lr or
+    batch size must differ there, not only in a hidden tail."""
+    from genlab.config import with_overrides
+
+    name = tracking.describe_run(tiny_params)
+    assert name == "adam-lr0.01-bs32-mlp16-gaussians-s42" and len(name) <= 45
+    for change in (
+        {"train.optimizer.lr": 0.003},
+        {"train.optimizer.batch_size": 64},
+        {"train.optimizer.name": "adamw"},
+    ):
+        other = tracking.describe_run(with_overrides(tiny_params, change))
+        assert other[:20] != name[:20], (change, other)
+    tuned = with_overrides(tiny_params, {"train.optimizer.lr": 2.13172e-3})
+    assert tracking.describe_run(tuned).startswith("adam-lr0.00213-bs32-")
+
+
+def test_a_training_run_says_which_metric_is_reported(tiny_params):
+    """`test/loss` (a per-epoch curve, shown at its last epoch) sits beside `final/test/loss`
+    (the selected epoch, the number DVC reports) on a run page: the run's description, shown
+    at the top of that page, says which is which."""
+    note = tracking.run_tags(tiny_params, "train", "h")["mlflow.note.content"]
+    assert "per-epoch" in note and "last epoch" in note
+    assert "`final/*`" in note and "best validation" in note and "dvc metrics show" in note
+    for stage in ("train_best", "regularization", "optimizers", "lr_range", "tune"):
+        assert tracking.metrics_note(stage), stage
+    described = tracking.run_tags(tiny_params, "regularization", "h", "l2 λ=0.01")
+    assert described["mlflow.note.content"].startswith("l2 λ=0.01\n\n")
+    assert "mlflow.note.content" not in tracking.run_tags(tiny_params, "train", "h", curves=False)
+    assert "mlflow.note.content" not in tracking.run_tags(tiny_params, "polyfit", "h")

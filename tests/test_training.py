@@ -53,3 +53,18 @@ def test_divergence_is_recorded_not_raised():
     assert "became" in res.reason
     assert res.epochs_run < 5
     assert not math.isfinite(res.history[-1]["train/loss"])
+
+
+def test_fit_leaves_the_stages_thread_setting_alone():
+    """A study sets its own threads once; `train.torch_threads` must not override them per fit."""
+    import torch
+
+    before = torch.get_num_threads()
+    try:
+        torch.set_num_threads(2)
+        raw = tiny_raw()
+        raw["train"]["torch_threads"] = 1
+        _fit(raw)
+        assert torch.get_num_threads() == 2
+    finally:
+        torch.set_num_threads(before)

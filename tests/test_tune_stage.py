@@ -38,7 +38,7 @@ def repo(tmp_path_factory) -> Path:
 
 
 def study_of(repo: Path, name: str | None = None) -> optuna.Study:
-    name = name or json.loads((repo / "metrics/tune.json").read_text())["study"]
+    name = name or json.loads((repo / "results/tune.json").read_text())["study"]
     storage = tuning.open_storage(str(repo / "studies/optuna.journal"))
     return optuna.load_study(study_name=name, storage=storage)
 
@@ -52,7 +52,7 @@ def mlflow_runs(repo: Path, experiment: str):
 
 
 def test_tune_writes_best_params_metrics_and_plots(repo):
-    metrics = json.loads((repo / "metrics/tune.json").read_text())
+    metrics = json.loads((repo / "results/tune.json").read_text())
     trials = metrics["trials"]
     assert trials["complete"] + trials["pruned"] + trials["diverged"] == N_TRIALS
     assert metrics["new_trials"] == N_TRIALS and trials["complete"] >= 1
@@ -76,26 +76,36 @@ def test_mlflow_parent_with_one_child_per_trial(repo):
     assert len(parents) == 1
     parent = parents[0]
     assert parent.info.status == "FINISHED"
+    assert parent.info.run_name == tuning.study_run_name(parent.data.tags["optuna.study"])
     children = [r for r in runs if r.data.tags.get("mlflow.parentRunId") == parent.info.run_id]
     study = study_of(repo)
     assert len(children) == len(study.trials) == N_TRIALS
-    expected = {"COMPLETE": "FINISHED", "PRUNED": "KILLED", "FAIL": "FAILED"}
+    expected = {"COMPLETE": "FINISHED", "PRUNED": "FINISHED", "FAIL": "FAILED"}  # pruned: normal
     for run in children:
         t = study.trials[int(run.data.tags["optuna.trial"])]
         assert run.info.status == expected[t.state.name]
         assert run.data.tags["optuna.state"] == tuning.status(t)
+        penalty = tiny_raw()["tune"]["space"]["penalty"]
+        hp = tuning.hp_from_params(t.params)
+        assert run.info.run_name == tuning.trial_run_name(t.number, hp, penalty)
+        assert run.info.run_name.startswith(f"t{t.number}-lr")
         assert float(run.data.params["train.optimizer.lr"]) == pytest.approx(t.params["lr"])
+        # a trial logs what it trained with (gaussians, mlp): no other dataset, model or stage
+        others = ("data.poly.", "data.mnist1d.", "model.cnn1d.", "tune.", "optimizers.")
+        assert "data.gaussians.n_train" in run.data.params
+        assert not [k for k in run.data.params if k.startswith(others)]
         curve = client.get_metric_history(run.info.run_id, "val/loss")
         assert [m.step for m in curve] == sorted(t.intermediate_values)
         assert [m.value for m in curve] == pytest.approx(list(t.intermediate_values.values()))
         assert not any(k.startswith("test/") for k in run.data.metrics)
+    assert parent.data.params and all(k.startswith("tune.") for k in parent.data.params)
     artifacts = {a.path for a in client.list_artifacts(parent.info.run_id)}
     assert {"optimization_history.png", "param_importances.png", "lr_batch.png"} <= artifacts
 
 
 def test_train_best_replays_the_best_trial_and_reports_test(repo):
     best = yaml.safe_load((repo / "best_params.yaml").read_text())
-    metrics = json.loads((repo / "metrics/train_best.json").read_text())
+    metrics = json.loads((repo / "results/train_best.json").read_text())
     assert metrics["status"] == "ok" and metrics["trial"] == best["trial"]
     for key in ("train/loss", "val/loss", "test/loss", "test/acc", "gap/loss"):
         assert isinstance(metrics[key], float)
@@ -134,7 +144,7 @@ def test_bad_tune_param_fails_before_work(repo):
 
 def test_killed_stage_resumes_without_losing_or_repeating_trials(repo):
     """Raise the budget, kill `dvc repro tune` once a new trial has finished, rerun it."""
-    name = study_of(repo).study_name  # DVC deletes metrics/tune.json while the stage runs
+    name = study_of(repo).study_name  # DVC deletes results/tune.json while the stage runs
     first = {t.number: (t.state, t.value) for t in study_of(repo, name).trials}
     raw = tiny_raw()
     raw["tune"]["n_trials"] = N_TRIALS + 4  # same study (n_trials is not in its name)
@@ -174,7 +184,7 @@ def test_killed_stage_resumes_without_losing_or_repeating_trials(repo):
     extra = [t for t in study.trials if not tuning.counts_toward_budget(t)]
     assert all(t.user_attrs["status"] == "interrupted" for t in extra)  # the trial in flight
     assert not study.get_trials(states=(optuna.trial.TrialState.RUNNING,))
-    metrics = json.loads((repo / "metrics/tune.json").read_text())
+    metrics = json.loads((repo / "results/tune.json").read_text())
     assert metrics["new_trials"] == N_TRIALS + 4 - killed_at
     _, runs = mlflow_runs(repo, "genlab/tune")  # three executions, one study: one parent run
     parents = [r for r in runs if "mlflow.parentRunId" not in r.data.tags]

@@ -111,6 +111,9 @@ def test_study_name_follows_what_defines_a_trial_value():
         "tune.sampler.n_startup_trials": 9,
         "train.optimizer.lr": 0.5,
         "data.poly.n_train": 99,
+        "train.eval_batch_size": 128,
+        "train.devices": 2,
+        "train.ddp_timeout_s": 300,
     }
     for key, value in same.items():
         assert tuning.study_name(with_overrides(p, {key: value})) == name, key
@@ -359,6 +362,42 @@ def _mlflow(stores):
     return client, client.search_runs([exp.experiment_id])
 
 
+def test_a_trial_run_is_named_by_what_it_tried():
+    """`trial-3` said nothing in MLflow's runs table: the name leads with the trial number and
+    the values it tried, each cut to 3 significant digits."""
+    hp = {"lr": 0.0021317, "batch_size": 64, "l2": 1.234e-5}
+    assert tuning.trial_run_name(3, hp, "l2") == "t3-lr0.00213-bs64-l2=1.23e-05"
+    hp = {**hp, "dropout": 0.25}
+    assert tuning.trial_run_name(3, hp, "l2").endswith("-dropout=0.25")
+    assert tuning.study_run_name("tune-mnist1d-mlp-f67a3956") == "f67a3956-mnist1d-mlp"
+    assert tuning.study_run_name("my-study") == "my-study"
+
+
+@pytest.mark.parametrize(
+    "state, status, tag",
+    [
+        ("complete", "FINISHED", "ok"),
+        ("pruned", "FINISHED", "pruned"),
+        ("diverged", "FAILED", "diverged"),
+    ],
+)
+def test_a_trial_run_ends_with_its_outcome(stores, state, status, tag):
+    """A pruned trial is a normal outcome of the search: its run ends FINISHED (not a red
+    KILLED in MLflow's runs table) and says `pruned` in its tags. KILLED stays for trials whose
+    worker was really stopped."""
+    p = params_with()
+    run_id = tracking.start_run(p, "tune", "trial", {})
+    objective = object.__new__(tuning.Objective)  # _finish_run needs only the params
+    objective.params = p
+    objective._finish_run(run_id, state, "why" if state != "complete" else "", 0.5, 2)
+    run = tracking.client(p).get_run(run_id)
+    assert run.info.status == status
+    assert run.data.tags["optuna.state"] == state and run.data.tags["genlab.status"] == tag
+    killed = tracking.start_run(p, "tune", "trial", {})
+    study_runs.close_run(p, killed, "interrupted", "KILLED", "worker gone")
+    assert tracking.client(p).get_run(killed).info.status == "KILLED"
+
+
 @pytest.mark.slow
 def test_pruner_stops_a_trial_through_the_lightning_callback(stores):
     p = params_with()
@@ -373,7 +412,8 @@ def test_pruner_stops_a_trial_through_the_lightning_callback(stores):
     assert list(t.intermediate_values) == [0] and t.user_attrs["epochs"] == 1
     client, runs = _mlflow(stores)
     child = client.get_run(t.user_attrs["mlflow_run_id"])
-    assert child.info.status == "KILLED" and child.data.tags["optuna.state"] == "pruned"
+    assert child.info.status == "FINISHED" and child.data.tags["optuna.state"] == "pruned"
+    assert child.data.tags["genlab.status"] == "pruned"
     assert child.data.tags["mlflow.parentRunId"] == parent
     assert [m.step for m in client.get_metric_history(child.info.run_id, "val/loss")] == [0]
     assert "test/loss" not in child.data.metrics  # the search never logs (or sees) test

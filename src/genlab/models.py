@@ -10,6 +10,7 @@ import torch
 from torch import Tensor, nn
 
 from genlab.config.model import ModelConfig
+from genlab.dropconnect import DropConnectLinear
 
 ACTIVATIONS: dict[str, type[nn.Module]] = {
     "relu": nn.ReLU,
@@ -20,7 +21,11 @@ ACTIVATIONS: dict[str, type[nn.Module]] = {
 
 
 class MLP(nn.Sequential):
-    """Linear → [BatchNorm] → activation → [Dropout], repeated, then a linear head."""
+    """Linear → [BatchNorm] → activation → [Dropout], repeated, then a linear head.
+
+    `dropconnect` > 0 makes each hidden Linear a `DropConnectLinear` (weights dropped with that
+    probability while training), the weight-level counterpart of `dropout`.
+    """
 
     def __init__(
         self,
@@ -30,11 +35,13 @@ class MLP(nn.Sequential):
         activation: str = "relu",
         dropout: float = 0.0,
         batch_norm: bool = False,
+        dropconnect: float = 0.0,
     ) -> None:
         layers: list[nn.Module] = [nn.Flatten()]
         width = in_dim
         for h in hidden:
-            layers.append(nn.Linear(width, h))
+            linear = DropConnectLinear(width, h, dropconnect) if dropconnect > 0 else None
+            layers.append(linear or nn.Linear(width, h))
             if batch_norm:
                 layers.append(nn.BatchNorm1d(h))
             layers.append(ACTIVATIONS[activation]())
@@ -119,7 +126,9 @@ def build_model(
         in_dim *= s
     if cfg.name == "mlp":
         m = cfg.mlp
-        net: nn.Module = MLP(in_dim, out_dim, m.hidden, m.activation, m.dropout, m.batch_norm)
+        net: nn.Module = MLP(
+            in_dim, out_dim, m.hidden, m.activation, m.dropout, m.batch_norm, m.dropconnect
+        )
     elif cfg.name == "poly":
         info = data_info or {}
         net = PolynomialRegressor(cfg.poly.degree, info.get("x_min", -1.0), info.get("x_max", 1.0))

@@ -139,6 +139,18 @@ class GenLabModule(pl.LightningModule):
             s[1] += float((labels == y).sum())
         s[2] += len(y)
 
+    def _reduce_sums(self) -> None:
+        """Under DDP each rank evaluated a shard: add the sums up so every rank holds the
+        whole-split numbers (and early stopping, pruning and divergence agree on all ranks)."""
+        if self._trainer is None or self.trainer.world_size == 1:
+            return
+        names = list(self._sums)
+        flat = torch.tensor(
+            [v for name in names for v in self._sums[name]], dtype=torch.float64, device=self.device
+        )
+        flat = self.trainer.strategy.reduce(flat, reduce_op="sum").tolist()
+        self._sums = {name: flat[3 * i : 3 * i + 3] for i, name in enumerate(names)}
+
     def split_metrics(self) -> dict[str, float]:
         """Data loss (no penalty) and accuracy per split, plus the generalization gap."""
         m: dict[str, float] = {}
@@ -155,6 +167,7 @@ class GenLabModule(pl.LightningModule):
     def on_validation_epoch_end(self) -> None:
         if self.trainer.sanity_checking:
             return
+        self._reduce_sums()
         m = self.split_metrics()
         # Only what callbacks monitor goes through Lightning's result collection (each
         # self.log costs ~2 ms); the rest reaches the logger in one batch below.

@@ -11,20 +11,35 @@ import tempfile
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 
+_WRITTEN: list[Path] = []
+
+
+def written() -> list[Path]:
+    """The files this process has written so far: a stage that fails afterwards (its tracking
+    server gone) says which outputs it still wrote."""
+    return list(_WRITTEN)
+
 
 def write_atomic(path: str | Path, text: str) -> Path:
-    """Write to a temp file in the same folder, then rename over the target."""
+    """Write to a temp file in the same folder, then rename over the target: a full disk or a
+    read-only folder leaves the earlier file as it was. Such an OSError names the target (not
+    the temp file), so the stage's one-line error says which output could not be written."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    tmp = None
     try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
         with os.fdopen(fd, "w") as f:
             f.write(text)
         os.chmod(tmp, 0o644)  # mkstemp makes 0600; outputs are meant to be read by others
         os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
+    except BaseException as err:
+        if tmp is not None:
+            Path(tmp).unlink(missing_ok=True)
+        if isinstance(err, OSError) and err.errno is not None:
+            raise type(err)(err.errno, err.strerror, str(path)) from err
         raise
+    _WRITTEN.append(path)
     return path
 
 

@@ -16,3 +16,6 @@ def quiet_libraries() -> None:
     warnings.filterwarnings("ignore", message=".*does not have many workers.*")
     warnings.filterwarnings("ignore", message=".*number of training batches.*")
     warnings.filterwarnings("ignore", message=".*overridden `transfer_batch_to_device`.*")
+    # Under DDP the monitored values are all-reduced before they are logged (GenLabModule), so
+    # Lightning's advice to sync them again does not apply.
+    warnings.filterwarnings("ignore", message=".*when logging on epoch level in distributed.*")

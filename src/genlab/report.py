@@ -1,7 +1,7 @@
 """The human-facing report: one HTML file plus its images, built only from pipeline outputs.
 
 Each section shows a study's figures and tables, two or three sentences on what they show
-(written from the numbers in its metrics file), and the params that produced it (read from
+(written from the numbers in its results file), and the params that produced it (read from
 dvc.lock, i.e. what actually ran). The top names the git commit and the DVC data hashes.
 Nothing here trains or recomputes anything.
 """
@@ -25,11 +25,11 @@ Text = Callable[[dict], str]
 
 @dataclass
 class Section:
-    """One study in the report; `text` turns its metrics file into a few sentences."""
+    """One study in the report; `text` turns its results file into a few sentences."""
 
     title: str
-    stage: str  # the dvc.yaml stage whose params and metrics the section shows
-    metrics: str  # metrics/<stage>.json
+    stage: str  # the dvc.yaml stage whose params and results the section shows
+    results: str  # results/<stage>.json (everything the stage measured)
     figures: list[str]
     text: Text
     tables: list[str] = field(default_factory=list)  # CSVs shown as tables
@@ -119,7 +119,7 @@ def render(root: Path, sections: list[Section], out_dir: Path) -> Path:
 
 def _section(root: Path, s: Section, lock: dict, img_dir: Path) -> str:
     head = f"<section id='{s.stage}'><h2>{html.escape(s.title)}</h2>"
-    metrics_path = root / s.metrics
+    metrics_path = root / s.results
     if not metrics_path.is_file():
         return head + f"<p class='note'>not run yet: <code>dvc repro {s.stage}</code></p></section>"
     metrics = json.loads(metrics_path.read_text())
@@ -139,7 +139,7 @@ def _section(root: Path, s: Section, lock: dict, img_dir: Path) -> str:
             with open(path, newline="") as f:
                 body.append(f"<h3>{html.escape(table)}</h3>" + _table(list(csv.DictReader(f))))
     scalars = {k: v for k, v in _flat(metrics).items() if not isinstance(v, list)}
-    body.append("<details><summary>metrics file</summary>" + _table([scalars], 1) + "</details>")
+    body.append("<details><summary>results file</summary>" + _table([scalars], 1) + "</details>")
     params = lock.get(s.params_stage or s.stage, {}).get("params", {}).get("params.yaml", {})
     if params:
         rows = [{"param": k, "value": v} for k, v in _flat(params).items()]

@@ -80,30 +80,92 @@ def lr_range_text(m: dict) -> str:
     return (
         f"Lightning's learning-rate finder, {len(m.get('seeds', []))} seeds per batch size, "
         f"suggests (median) {meds}. Fitting log lr* = a + s·log B gives s = "
-        f"{_n(sc.get('slope'), '.2f')} ± {_n(sc.get('slope_stderr'), '.2f')}: larger batches take "
-        "higher learning rates here, but far less than linearly (s = 1) or square-root (0.5). "
+        f"{_n(sc.get('slope'), '.2f')} ± {_n(sc.get('slope_stderr'), '.2f')}: "
+        f"{batch_scaling(sc.get('slope'), sc.get('slope_stderr'))}. "
         f"Each batch size trained at its own suggestion beat the fixed LR in "
         f"{sum(bool(v) for v in beats.values())} of {len(beats)} cases. Largest batch that fits "
-        f"on a GPU: {gpu.get('value', gpu.get('status', 'n/a'))} ({gpu.get('reason', '')})."
+        f"on a GPU: {_largest_batch(gpu)}."
     )
+
+
+def batch_scaling(slope: float | None, stderr: float | None) -> str:
+    """What the fitted slope of log lr* on log B says, judged at two standard errors."""
+    if not isinstance(slope, int | float) or not isinstance(stderr, int | float):
+        return "too few suggestions to fit a slope"
+    tol = 2 * stderr
+    if abs(slope) <= tol:
+        return (
+            "no clear dependence of the learning rate on the batch size "
+            "(s is within two standard errors of 0)"
+        )
+    if slope < 0:
+        return "larger batches took *lower* learning rates here, against the usual rule"
+    for rule, s in (("linear scaling (s = 1)", 1.0), ("square-root scaling (s = 0.5)", 0.5)):
+        if abs(slope - s) <= tol:
+            return f"larger batches take higher learning rates, consistent with {rule}"
+    higher = "larger batches take higher learning rates"
+    if slope < 0.5:
+        return f"{higher}, but less than square-root scaling (0.5)"
+    if slope < 1:
+        return f"{higher}, between square-root (0.5) and linear (1) scaling"
+    return f"{higher}, more than linearly (s > 1)"
+
+
+def fit_label(train: float | None, test: float | None, noise_var: float | None) -> str:
+    """Under/overfit read off a polynomial's own numbers against the noise floor σ².
+
+    Underfit: even the training error is well above σ² (1.5×); overfit: the test error is
+    over twice the training error and above that floor; otherwise it fits.
+    """
+    if not all(isinstance(v, int | float) for v in (train, test, noise_var)):
+        return "n/a"
+    if train > 1.5 * noise_var:
+        return "underfits"
+    if test > 2 * train and test > 1.5 * noise_var:
+        return "overfits"
+    return "fits"
+
+
+def _largest_batch(found: dict) -> str:
+    """What lr_range recorded from the batch-size finder (batch_size_finder.py's keys)."""
+    if found.get("max_batch_size") is not None:
+        device = f" on {found['device']}" if found.get("device") else ""
+        return f"{found['max_batch_size']} samples{device}"
+    return f"{found.get('status', 'n/a')} ({found.get('reason', '')})"
 
 
 def polyfit_text(m: dict) -> str:
-    ls, gd = m.get("ls", {}), m.get("gd", {})
-    return (
-        f"{m.get('n_train')} noisy samples of f (noise variance {_n(m.get('noise_var'), '.3f')}), "
-        "Legendre basis. Degree 1 underfits (least-squares train/test error "
-        f"{_n(ls.get('degree1/train/loss'))}/{_n(ls.get('degree1/test/loss'))}), "
-        "degree 4 "
-        f"fits ({_n(ls.get('degree4/train/loss'))}/{_n(ls.get('degree4/test/loss'))}), "
-        "degree 20 overfits: exact least squares reaches train error "
-        f"{_n(ls.get('degree20/train/loss'))} but test error "
-        f"{_n(ls.get('degree20/test/loss'), '.4g')}, while gradient descent, stopped after its "
-        f"epoch budget, stays at {_n(gd.get('degree20/test/loss'))} — early-stopped GD has not "
-        "fitted the ill-conditioned directions, an implicit regularization. "
-        "Validation picks degree "
-        f"{ls.get('best_degree')}."
+    ls, gd, sigma2 = m.get("ls", {}), m.get("gd", {}), m.get("noise_var")
+    curves = [k for k in ls if k.startswith("degree") and k.endswith("/train/loss")]
+    degrees = sorted({int(k.split("/")[0].removeprefix("degree")) for k in curves})
+    parts = []
+    for d in degrees:
+        train, test = ls.get(f"degree{d}/train/loss"), ls.get(f"degree{d}/test/loss")
+        parts.append(
+            f"degree {d} {fit_label(train, test, sigma2)} (least-squares train/test error "
+            f"{_n(train)}/{_n(test, '.4g')})"
+        )
+    text = (
+        f"{m.get('n_train')} noisy samples of f (noise variance {_n(sigma2, '.3f')}), Legendre "
+        f"basis. By its own numbers (underfit: train error above 1.5σ²; overfit: test error over "
+        f"twice the train error): {'; '.join(parts) or 'no curve degrees recorded'}."
     )
+    if degrees:
+        top = degrees[-1]
+        ls_test, gd_test = ls.get(f"degree{top}/test/loss"), gd.get(f"degree{top}/test/loss")
+        if isinstance(ls_test, int | float) and isinstance(gd_test, int | float):
+            if gd_test < ls_test:
+                text += (
+                    f" At degree {top}, gradient descent stopped after its epoch budget has test "
+                    f"error {_n(gd_test)}, below exact least squares: early-stopped GD has not "
+                    "fitted the ill-conditioned directions, an implicit regularization."
+                )
+            else:
+                text += (
+                    f" At degree {top}, gradient descent's test error {_n(gd_test)} is not below "
+                    "exact least squares here: no implicit regularization visible."
+                )
+    return text + f" Validation picks degree {ls.get('best_degree')}."
 
 
 def biasvar_text(m: dict) -> str:
@@ -166,7 +228,7 @@ SECTIONS: list[Section] = [
     Section(
         "Loss functions: worked examples",
         "losses",
-        "metrics/losses.json",
+        "results/losses.json",
         ["plots/losses/loss_curves.png"],
         losses_text,
         tables=["plots/losses/table.csv"],
@@ -174,7 +236,7 @@ SECTIONS: list[Section] = [
     Section(
         "Main model: train vs test error",
         "evaluate",
-        "metrics/evaluate.json",
+        "results/evaluate.json",
         ["plots/evaluate/learning_curve.png"],
         main_model_text,
         params_stage="train",
@@ -182,7 +244,7 @@ SECTIONS: list[Section] = [
     Section(
         "Gradient descent: GD vs SGD vs mini-batch vs momentum vs Adam",
         "optimizers",
-        "metrics/optimizers.json",
+        "results/optimizers.json",
         ["plots/optimizers/optimizers.png"],
         optimizers_text,
         tables=["plots/optimizers/summary.csv"],
@@ -190,7 +252,7 @@ SECTIONS: list[Section] = [
     Section(
         "Learning-rate range test and batch size",
         "lr_range",
-        "metrics/lr_range.json",
+        "results/lr_range.json",
         ["plots/lr_range/lr_range.png"],
         lr_range_text,
         tables=["plots/lr_range/training.csv"],
@@ -198,7 +260,7 @@ SECTIONS: list[Section] = [
     Section(
         "Under- and overfitting: polynomial degree",
         "polyfit",
-        "metrics/polyfit.json",
+        "results/polyfit.json",
         ["plots/polyfit/curves.png", "plots/polyfit/errors.png"],
         polyfit_text,
         tables=["plots/polyfit/ls.csv", "plots/polyfit/gd.csv"],
@@ -206,7 +268,7 @@ SECTIONS: list[Section] = [
     Section(
         "Bias–variance decomposition, measured",
         "biasvar",
-        "metrics/biasvar.json",
+        "results/biasvar.json",
         [
             "plots/biasvar/regression.png",
             "plots/biasvar/classification.png",
@@ -218,7 +280,7 @@ SECTIONS: list[Section] = [
     Section(
         "Regularization compared",
         "regularization",
-        "metrics/regularization.json",
+        "results/regularization.json",
         ["plots/regularization/summary.png", "plots/regularization/curves.png"],
         regularization_text,
         tables=["plots/regularization/summary.csv"],
@@ -226,7 +288,7 @@ SECTIONS: list[Section] = [
     Section(
         "Hyperparameter study (Optuna)",
         "tune",
-        "metrics/tune.json",
+        "results/tune.json",
         [
             "plots/tune/optimization_history.png",
             "plots/tune/param_importances.png",
@@ -238,7 +300,7 @@ SECTIONS: list[Section] = [
     Section(
         "Final model: the study's best configuration",
         "train_best",
-        "metrics/train_best.json",
+        "results/train_best.json",
         ["plots/train_best/learning_curve.png"],
         train_best_text,
     ),

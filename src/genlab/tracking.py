@@ -208,16 +208,81 @@ def git_commit() -> str:
         return "unknown"
 
 
-def describe_run(params: Params) -> str:
-    """A run name that says what was trained: model, data, optimizer, lr, batch, seed."""
-    m, o = params.model, params.train.optimizer
-    arch = {
+# Run names. MLflow's runs table shows only a name's first ~20 characters: what differs between
+# runs of one experiment comes first (optimizer, lr, batch; a study's variant), what they share
+# (model, data, seed) after it. The exact values are in each run's params.
+def short(x: float) -> str:
+    """A number in a run name: 3 significant digits (`0.001`, `0.00213`, `1.2e-05`)."""
+    return f"{x:.3g}"
+
+
+def describe_model(params: Params) -> str:
+    """`mlp256x256`, `poly4`, `cnn32x32`."""
+    m = params.model
+    return {
         "mlp": "mlp" + "x".join(str(h) for h in m.mlp.hidden),
         "poly": f"poly{m.poly.degree}",
         "cnn1d": "cnn" + "x".join(str(c) for c in m.cnn1d.channels),
     }[m.name]
+
+
+def describe_optimizer(params: Params) -> str:
+    """`adam-lr0.001-bs64`: the part of a training run's name that most often differs."""
+    o = params.train.optimizer
     batch = {"gd": "full", "sgd": "1"}.get(o.name, str(o.batch_size))
-    return f"{arch}-{params.data.name}-{o.name}-lr{o.lr:g}-bs{batch}-seed{params.seed}"
+    return f"{o.name}-lr{short(o.lr)}-bs{batch}"
+
+
+def describe_run(params: Params) -> str:
+    """`adam-lr0.001-bs64-mlp256x256-mnist1d-s42`: optimizer, lr and batch first (they tell
+    runs apart in a cut-off column), then model, data and seed."""
+    shared = f"{describe_model(params)}-{params.data.name}-s{params.seed}"
+    return f"{describe_optimizer(params)}-{shared}"
+
+
+def run_params(
+    params: Params,
+    *sections: str,
+    trained: bool = True,
+    datasets: tuple[str, ...] = (),
+) -> dict[str, object]:
+    """The params that apply to a run, flattened (`train.optimizer.lr`), for MLflow's params.
+
+    params.yaml holds every dataset, model and study: logging all of it gives each run ~160
+    params, most of which (`data.poly.*` on an MNIST-1D run) it never read. `trained`: the
+    seed, the chosen dataset's and model's own subsections and `train`. `sections`: a stage's
+    own section (`tune`, `optimizers`; dotted for a subsection). `datasets`: the generators a
+    study draws its own data from (polyfit: `poly`).
+    """
+    from genlab.config import as_flat_dict
+
+    out: dict[str, object] = {}
+    if trained:
+        data, model = params.data.name, params.model.name
+        out["seed"] = params.seed
+        out["data.name"] = data
+        out.update(as_flat_dict(getattr(params.data, data), f"data.{data}."))
+        out["model.name"] = model
+        out.update(as_flat_dict(getattr(params.model, model), f"model.{model}."))
+        out.update(as_flat_dict(params.train, "train."))
+    for name in datasets:
+        out.update(as_flat_dict(getattr(params.data, name), f"data.{name}."))
+    for section in sections:
+        node = params
+        for key in section.split("."):
+            node = getattr(node, key)
+        out.update(as_flat_dict(node, f"{section}."))
+    return out
+
+
+def log_params(mlflow, run_id: str, values: dict[str, object]) -> None:
+    """Log params into a run through `mlflow` (an MlflowClient), in MLflow's batches of 100
+    (values cut to MLflow's 6000 characters)."""
+    from mlflow.entities import Param
+
+    items = [Param(k, str(v)[:6000]) for k, v in values.items()]
+    for i in range(0, len(items), 100):
+        mlflow.log_batch(run_id, params=items[i : i + 100])
 
 
 # Set by DVC for `dvc exp run` (all modes): the experiment's name and the commit it started from.
@@ -230,7 +295,41 @@ def dvc_experiment_tags() -> dict[str, str]:
     return {tag: os.environ[var] for var, tag in DVC_EXP_TAGS.items() if os.environ.get(var)}
 
 
-def run_tags(params: Params, stage: str, data_hash: str, description: str = "") -> dict[str, str]:
+# A run page lists `test/loss` (the curve's last epoch) beside `final/test/loss`: each training
+# run's description (`mlflow.note.content`, shown at the top of its page) says which is which.
+CURVES_NOTE = (
+    "Unprefixed metrics (`train/loss`, `test/loss`, ...): per-epoch curves (step = epoch); "
+    "tables and this page show their last epoch."
+)
+FINAL_NOTES = {  # first on the page (MLflow folds a description after ~3 lines)
+    "train": "`final/*` (`final/test/loss`, ...): the model this run selected, the epoch with "
+    "the best validation metric. The numbers `dvc metrics show` reports: compare runs on these.",
+    "train_best": "`final/*` (`final/test/loss`, ...): the model this run selected, the epoch "
+    "with the best validation metric, tested once. The numbers `dvc metrics show` reports.",
+    "regularization": "`final/*`: the epoch the study reports (`reported_epoch`): the best "
+    "validation epoch with early stopping, else the last. The numbers of the report.",
+    "optimizers": "`final/*`: the last epoch (same epoch budget for every variant, nothing is "
+    "selected). The numbers of the report.",
+    "lr_range": "`final/*`: the last epoch (same epoch budget for every run, nothing is "
+    "selected). The numbers of the report.",
+    "tune": "`objective`: the trial's value for Optuna, its best validation value over epochs. "
+    "A trial never sees the test split; `val/*` are the values the pruner judged.",
+}
+
+
+def metrics_note(stage: str) -> str:
+    """What a training run's metric names mean, for its description ('' for other stages):
+    `final/*` first, then the per-epoch curves."""
+    final = FINAL_NOTES.get(stage)
+    return f"{final}\n\n{CURVES_NOTE}" if final else ""
+
+
+def run_tags(
+    params: Params, stage: str, data_hash: str, description: str = "", curves: bool = True
+) -> dict[str, str]:
+    """Tags every run carries (stage, data, seed, commit, owner, DVC experiment) and its
+    description: `description` first, then what its metric names mean (`metrics_note`) unless
+    `curves` is False (a study's parent run, which holds no per-epoch curves)."""
     tags = {
         "genlab.stage": stage,
         "genlab.dataset": params.data.name,
@@ -240,8 +339,9 @@ def run_tags(params: Params, stage: str, data_hash: str, description: str = "") 
         OWNER_TAG: owner_id(),
         **dvc_experiment_tags(),
     }
-    if description:
-        tags["mlflow.note.content"] = description
+    note = "\n\n".join(filter(None, (description, metrics_note(stage) if curves else "")))
+    if note:
+        tags["mlflow.note.content"] = note
     return tags
 
 
@@ -307,3 +407,38 @@ def client(params: Params):
     from mlflow.tracking import MlflowClient
 
     return MlflowClient(resolve_tracking_uri(params.tracking))
+
+
+CHECKPOINT_TAG = "genlab.checkpoint_sha256"
+
+
+def file_sha256(path: str | Path) -> str:
+    """Content hash of a file (a checkpoint): what links DVC's outputs to an MLflow run."""
+    import hashlib
+
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def run_for_checkpoint(params: Params, family: str, checkpoint: str | Path):
+    """The latest run of `family` tagged with this checkpoint's hash, or None.
+
+    Run ids stay out of DVC-tracked outputs (an id changes on every rerun, so identical
+    weights would hash differently and every downstream stage would rerun). The weights find
+    their run instead, in whatever store is in use: a teammate's clone finds the run on the
+    team server from the checkpoint `dvc pull` brought.
+    """
+    mlflow = client(params)
+    exp = mlflow.get_experiment_by_name(experiment_name(params.tracking, family))
+    if exp is None:
+        return None
+    runs = mlflow.search_runs(
+        [exp.experiment_id],
+        f"tags.`{CHECKPOINT_TAG}` = '{file_sha256(checkpoint)}'",
+        order_by=["attributes.start_time DESC"],
+        max_results=1,
+    )
+    return runs[0] if runs else None

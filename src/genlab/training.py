@@ -19,6 +19,7 @@ from lightning.pytorch.callbacks import EarlyStopping, ModelCheckpoint
 from genlab.config import Params
 from genlab.data.datamodule import SplitsDataModule
 from genlab.data.splits import Splits
+from genlab.distributed import check_splittable, launched_world_size, strategy
 from genlab.losses import output_dim
 from genlab.models import build_model
 from genlab.module import GenLabModule
@@ -39,6 +40,8 @@ class FitResult:
     best_checkpoint: str = ""
     epochs_run: int = 0
     extra: dict = field(default_factory=dict)
+    # False on every DDP rank but 0: those processes write nothing and log nothing.
+    primary: bool = True
 
 
 def build_module(params: Params, splits: Splits) -> GenLabModule:
@@ -49,13 +52,58 @@ def build_module(params: Params, splits: Splits) -> GenLabModule:
     return GenLabModule(net, t.loss, t.optimizer, t.regularization, t.max_epochs)
 
 
-def accelerator(choice: str) -> str:
-    """`auto` takes the GPU when present; an explicit `gpu` without one is an error."""
+def accelerator(choice: str, precision: str = "32-true") -> str:
+    """`auto` takes the GPU when present; an explicit `gpu` without one is an error, and so is
+    mixed precision on a CPU (slower there than 32-bit, and not what a user asking for it means)."""
     if choice == "gpu" and not torch.cuda.is_available():
-        raise RuntimeError("train.accelerator is 'gpu' but no CUDA device is visible: use 'auto'")
-    if choice == "cpu" or not torch.cuda.is_available():
-        return "cpu"
-    return "gpu"
+        raise ValueError("train.accelerator is 'gpu' but no CUDA device is visible: use 'auto'")
+    accel = "cpu" if choice == "cpu" or not torch.cuda.is_available() else "gpu"
+    if accel == "cpu" and precision != "32-true":
+        raise ValueError(
+            f"train.precision '{precision}' needs a GPU and none is visible: use '32-true'"
+        )
+    return accel
+
+
+def use_threads(n: int) -> None:
+    """torch's CPU threads for this process (0 keeps torch's default: one per core).
+
+    Each stage sets its own once (`train.torch_threads` for train and train_best, each study's
+    `<study>.torch_threads`); `fit` leaves them alone so a study's setting holds for its fits.
+    """
+    if n > 0:
+        torch.set_num_threads(n)
+
+
+_NOTED: set[str] = set()
+
+
+def one_device(params: Params) -> Params:
+    """The params of a fit that runs on one process whatever `train.devices` says.
+
+    Studies fit many small models; splitting each over processes costs more than it saves
+    (benchmarks/ddp_scaling.py), so `train.devices` / `num_nodes` drive `train` and
+    `train_best` only. An external launcher running a study on several ranks would have every
+    rank write the same outputs: that is refused.
+    """
+    t = params.train
+    if launched_world_size() > 1:
+        raise ValueError(
+            "this stage fits many small models on one process each; run it without torchrun/"
+            "srun (train.devices and num_nodes apply to the train and train_best stages)"
+        )
+    if t.world_size == 1 and t.devices != "auto":
+        return params
+    many = t.world_size > 1 or torch.cuda.device_count() > 1
+    if many and "note" not in _NOTED:
+        _NOTED.add("note")
+        print(
+            f"genlab: train.devices={t.devices}, num_nodes={t.num_nodes} apply to the train "
+            "and train_best stages; this stage fits each model on one device",
+            file=sys.stderr,
+        )
+    train = t.model_copy(update={"devices": 1, "num_nodes": 1, "strategy": "auto"})
+    return params.model_copy(update={"train": train})
 
 
 def fit(
@@ -66,24 +114,24 @@ def fit(
     extra_callbacks: list[pl.Callback] | None = None,
     max_epochs: int | None = None,
     train_transform: Callable[[torch.Tensor], torch.Tensor] | None = None,
+    distributed: bool = False,
 ) -> FitResult:
     """Seed everything from params.seed, train, and restore the epoch with the best val/loss.
 
     `train_transform` (e.g. data augmentation) maps each training batch's inputs; the per-epoch
-    evaluation of train/val/test never goes through it.
+    evaluation of train/val/test never goes through it. `distributed=True` lets
+    `train.devices` / `num_nodes` / `strategy` spread this fit over processes (DDP); the caller
+    then writes and logs only where `FitResult.primary` (see genlab.distributed).
     """
-    if params.train.torch_threads:
-        torch.set_num_threads(params.train.torch_threads)
+    if not distributed:
+        params = one_device(params)
     pl.seed_everything(params.seed, workers=True, verbose=False)
     module = build_module(params, splits)
     module.train_transform = train_transform
     t = params.train
-    dm = SplitsDataModule(
-        splits,
-        t.optimizer.effective_batch_size(len(splits.x_train)),
-        t.eval_batch_size,
-        seed=params.seed,
-    )
+    batch_size = t.optimizer.effective_batch_size(len(splits.x_train))
+    check_splittable(t, batch_size)
+    dm = SplitsDataModule(splits, batch_size, t.eval_batch_size, seed=params.seed)
     callbacks: list[pl.Callback] = list(extra_callbacks or [])
     ckpt = None
     if checkpoint_dir is not None:
@@ -107,11 +155,17 @@ def fit(
                 check_finite=False,
             )
         )
-    accel = accelerator(t.accelerator)
+    accel = accelerator(t.accelerator, t.precision)
+    ddp = strategy(t)
     trainer = pl.Trainer(
         max_epochs=max_epochs or t.max_epochs,
         accelerator=accel,
-        devices=1,
+        devices=t.devices,
+        num_nodes=t.num_nodes,
+        strategy=ddp,
+        precision=t.precision,
+        # CPU batch norm cannot sync (torch's SyncBatchNorm is GPU-only): ranks keep their own.
+        sync_batchnorm=accel == "gpu" and ddp != "auto",
         logger=logger if logger is not None else False,
         callbacks=callbacks,
         enable_checkpointing=ckpt is not None,
@@ -123,6 +177,7 @@ def fit(
         log_every_n_steps=1,
     )
     trainer.fit(module, datamodule=dm)
+    primary = trainer.is_global_zero
     history = module.history
     status = "diverged" if module.diverged else "ok"
     finite = [r for r in history if math.isfinite(r["val/loss"])]
@@ -134,15 +189,17 @@ def fit(
         reason=module.diverged or "",
         best_epoch=int(best["epoch"]) if best else -1,
         epochs_run=len(history),
+        primary=primary,
     )
     if ckpt is not None:
         if ckpt.best_model_path:
             result.best_checkpoint = ckpt.best_model_path
         else:  # diverged before any finite epoch: keep the state so the output still exists
             path = Path(checkpoint_dir) / "model.ckpt"
-            trainer.save_checkpoint(path, weights_only=True)
+            trainer.save_checkpoint(path, weights_only=True)  # all ranks: it has a barrier
             result.best_checkpoint = str(path)
-        state = torch.load(result.best_checkpoint, map_location="cpu", weights_only=True)
-        module.load_state_dict(state["state_dict"])
+        if primary:  # the file is rank 0's (another node may not even see it)
+            state = torch.load(result.best_checkpoint, map_location="cpu", weights_only=True)
+            module.load_state_dict(state["state_dict"])
     result.extra["trainer"] = trainer
     return result

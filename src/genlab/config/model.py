@@ -14,6 +14,8 @@ class MlpModel(Strict):
     activation: Literal["relu", "tanh", "gelu", "sigmoid"] = "relu"
     dropout: Annotated[float, Field(ge=0, lt=1)] = 0.0
     batch_norm: bool = False
+    # DropConnect: probability of dropping each hidden-layer weight while training
+    dropconnect: Annotated[float, Field(ge=0, lt=1)] = 0.0
 
 
 class PolyModel(Strict):

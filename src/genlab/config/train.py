@@ -57,6 +57,16 @@ class TrainConfig(Strict):
     regularization: RegularizationConfig = RegularizationConfig()
     early_stopping: EarlyStoppingConfig = EarlyStoppingConfig()
     accelerator: Literal["auto", "cpu", "gpu"] = "auto"
+    # Scale-out (train and train_best; studies fit each variant on one device). `devices` counts
+    # processes per node (GPUs, or CPU processes with gloo); `strategy` auto means ddp when
+    # devices x num_nodes > 1. Lightning's own names throughout.
+    devices: PosInt | Literal["auto"] = 1
+    num_nodes: PosInt = 1
+    strategy: Literal["auto", "ddp", "ddp_spawn"] = "auto"
+    precision: Literal["32-true", "bf16-mixed", "16-mixed"] = "32-true"
+    # A rank that waits longer than this in a collective (a dead or hung peer) raises instead
+    # of hanging; rendezvous at start-up is torchrun's or Lightning's own.
+    ddp_timeout_s: Annotated[int, Field(ge=5, le=86400)] = 60
     eval_batch_size: PosInt = 4096
     # CPU threads for torch; 0 leaves torch's default (one per core). Small models often run
     # faster on one thread: per-op thread synchronisation costs more than the arithmetic.
@@ -70,3 +80,18 @@ class TrainConfig(Strict):
                 "not decoupled decay: use optimizer 'adamw', or regularization.l2 for the penalty"
             )
         return self
+
+    @model_validator(mode="after")
+    def _mixed_precision_needs_a_gpu(self) -> TrainConfig:
+        if self.accelerator == "cpu" and self.precision != "32-true":
+            raise ValueError(
+                f"precision '{self.precision}' needs a GPU (accelerator is 'cpu'): "
+                "use precision '32-true'"
+            )
+        return self
+
+    @property
+    def world_size(self) -> int:
+        """Processes asked for (`devices: auto` counts as one: it is one unless GPUs show up)."""
+        per_node = self.devices if isinstance(self.devices, int) else 1
+        return per_node * self.num_nodes

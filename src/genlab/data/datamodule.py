@@ -21,13 +21,31 @@ class InMemoryBatches:
 
     A trailing batch of one sample is dropped when batches are larger than one, so batch norm
     never sees a single sample (shuffling means a different sample sits out each epoch).
+
+    Under DDP (`world` > 1) every rank draws the same permutation (same seed) and takes its
+    `rank`-th part of each *global* batch: DDP's gradient average is then the gradient of the
+    whole global batch, as in one process. A trailing batch too small to give every rank two
+    samples is dropped, and every rank yields the same number of batches (else DDP waits).
     """
 
-    def __init__(self, x: Tensor, y: Tensor, batch_size: int, shuffle: bool, seed: int = 0) -> None:
+    def __init__(
+        self,
+        x: Tensor,
+        y: Tensor,
+        batch_size: int,
+        shuffle: bool,
+        seed: int = 0,
+        rank: int = 0,
+        world: int = 1,
+    ) -> None:
         self.x, self.y, self.batch_size, self.shuffle = x, y, batch_size, shuffle
+        self.rank, self.world = rank, world
         self.generator = torch.Generator().manual_seed(seed)
-        n = len(x)
-        self._n = n - 1 if (batch_size > 1 and n > 1 and n % batch_size == 1) else n
+        n, last = len(x), len(x) % batch_size
+        if world == 1:
+            self._n = n - 1 if (batch_size > 1 and n > 1 and last == 1) else n
+        else:
+            self._n = n - last if 0 < last < 2 * world and n > last else n
 
     def __len__(self) -> int:
         return -(-self._n // self.batch_size)
@@ -37,11 +55,19 @@ class InMemoryBatches:
         if self.shuffle:
             idx = torch.randperm(len(x), generator=self.generator)
             x, y = x[idx], y[idx]
-        if bs >= self._n:
-            yield x[: self._n], y[: self._n]
-            return
         for start in range(0, self._n, bs):
-            yield x[start : start + bs], y[start : start + bs]
+            stop = min(start + bs, self._n)
+            yield self._mine(x[start:stop]), self._mine(y[start:stop])
+
+    def _mine(self, batch: Tensor) -> Tensor:
+        return batch if self.world == 1 else batch.tensor_split(self.world)[self.rank]
+
+
+def shard(x: Tensor, y: Tensor, rank: int, world: int) -> tuple[Tensor, Tensor]:
+    """This rank's contiguous part of a split, for evaluation (sums are all-reduced after)."""
+    if world == 1:
+        return x, y
+    return x.tensor_split(world)[rank], y.tensor_split(world)[rank]
 
 
 def to_tensors(splits: Splits, split: str) -> tuple[Tensor, Tensor]:
@@ -74,12 +100,20 @@ class SplitsDataModule(pl.LightningDataModule):
     def n_train(self) -> int:
         return len(self.tensors["train"][0])
 
+    def rank_and_world(self) -> tuple[int, int]:
+        """(global rank, number of processes) of the Trainer this serves; (0, 1) outside one."""
+        trainer = getattr(self, "trainer", None)
+        return (trainer.global_rank, trainer.world_size) if trainer is not None else (0, 1)
+
     def train_dataloader(self) -> InMemoryBatches:
         x, y = self.tensors["train"]
-        return InMemoryBatches(x, y, self.batch_size, shuffle=True, seed=self.seed)
+        rank, world = self.rank_and_world()
+        return InMemoryBatches(
+            x, y, self.batch_size, shuffle=True, seed=self.seed, rank=rank, world=world
+        )
 
     def eval_loader(self, split: str) -> InMemoryBatches:
-        x, y = self.tensors[split]
+        x, y = shard(*self.tensors[split], *self.rank_and_world())
         return InMemoryBatches(x, y, self.eval_batch_size, shuffle=False)
 
     def val_dataloader(self) -> list[InMemoryBatches]:

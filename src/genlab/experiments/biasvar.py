@@ -36,7 +36,7 @@ from genlab.bias_variance import (
     squared_error_decomposition,
     zero_one_decomposition,
 )
-from genlab.config import Params, as_flat_dict
+from genlab.config import Params
 from genlab.config.biasvar import BiasVarMlp
 from genlab.config.train import OptimizerConfig
 from genlab.data.gaussians import (
@@ -55,7 +55,8 @@ from genlab.experiments.ensembles import (
 )
 from genlab.models import MLP
 from genlab.plotting import plt, save_figure
-from genlab.tracking import client, run_tags, start_run
+from genlab.progress import Progress
+from genlab.tracking import client, log_params, run_params, run_tags, start_run
 
 # Independent random streams, all derived from params.seed.
 STREAM = {"reg_sets": 0, "reg_labels": 1, "clf_sets": 2, "clf_points": 3, "clf_labels": 4}
@@ -231,11 +232,18 @@ def degree_sweep(problem: Problem, degrees: list[int]) -> list[Level]:
     return levels
 
 
-def mlp_sweeps(problem: Problem, widths: list[int], cfg: BiasVarMlp, seed: int) -> list[Level]:
+def mlp_sweeps(
+    problem: Problem,
+    widths: list[int],
+    cfg: BiasVarMlp,
+    seed: int,
+    progress: Progress | None = None,
+) -> list[Level]:
     """Width sweep (after the last epoch) and epoch sweep (of `cfg.epoch_sweep_width`).
 
     Every width trains its K models together; the epoch levels are snapshots of the same runs.
-    Model k starts from the initialisation `fit` gives seed + k.
+    Model k starts from the initialisation `fit` gives seed + k. `progress` gets a line per
+    width (its K models trained).
     """
     regression = problem.task == "regression"
     x = torch.as_tensor(problem.x_sets, dtype=torch.float32)
@@ -269,6 +277,8 @@ def mlp_sweeps(problem: Problem, widths: list[int], cfg: BiasVarMlp, seed: int) 
             if snap.epoch == cfg.epochs[-1]:
                 dec = decompose(problem, preds, "width", width)
                 levels.append(Level(problem.task, "width", width, dec, train, status))
+        if progress is not None:
+            progress.step(f"{problem.task} width {width} ({problem.draws} models)")
     return levels
 
 
@@ -298,9 +308,12 @@ def run_biasvar(params: Params) -> BiasVarResult:
     torch.set_num_threads(cfg.torch_threads)
     reg = regression_problem(params)
     levels = degree_sweep(reg, cfg.regression.degrees)
-    levels += mlp_sweeps(reg, cfg.regression.widths, cfg.regression.mlp, params.seed)
+    progress = Progress("biasvar", len(cfg.regression.widths) + len(cfg.classification.widths))
+    levels += mlp_sweeps(reg, cfg.regression.widths, cfg.regression.mlp, params.seed, progress)
     clf = classification_problem(params)
-    levels += mlp_sweeps(clf, cfg.classification.widths, cfg.classification.mlp, params.seed)
+    levels += mlp_sweeps(
+        clf, cfg.classification.widths, cfg.classification.mlp, params.seed, progress
+    )
     return BiasVarResult(reg, clf, levels)
 
 
@@ -512,27 +525,20 @@ def data_hash(result: BiasVarResult) -> str:
 
 def track(params: Params, result: BiasVarResult, figures: list[Path], metrics: dict) -> str:
     """One parent run for the stage, one child per complexity level; figures on the parent."""
-    from mlflow.entities import Param
-
     mlflow = client(params)
     tags = run_tags(params, "biasvar", data_hash(result))
-    name = f"biasvar-K{result.regression.draws}-seed{params.seed}"
+    name = f"K{result.regression.draws}-s{params.seed}"  # the stage is the experiment
     parent = start_run(params, "biasvar", name, tags)
-    flat = {
-        **as_flat_dict(params.biasvar, "biasvar."),
-        **as_flat_dict(params.data.poly, "data.poly."),
-        **as_flat_dict(params.data.gaussians, "data.gaussians."),
-    }
-    items = [Param(k, str(v)) for k, v in flat.items()]
-    for i in range(0, len(items), 100):
-        mlflow.log_batch(parent, params=items[i : i + 100])
+    # the study draws its own data from both generators: their sections apply, nothing else
+    flat = run_params(params, "biasvar", trained=False, datasets=("poly", "gaussians"))
+    log_params(mlflow, parent, flat)
     worst = "ok"
     for lv in result.levels:
         variant = f"{lv.task}-{lv.sweep}{lv.value}"
         child = start_run(
             params,
             "biasvar",
-            f"{name}-{variant}",
+            f"{variant}-{name}",  # what differs first: MLflow cuts long names
             {**tags, "genlab.variant": variant, "genlab.status": lv.status},
             parent_run_id=parent,
         )

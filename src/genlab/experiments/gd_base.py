@@ -18,10 +18,18 @@ from collections.abc import Iterator, Sequence
 
 import torch
 
-from genlab.config import Params, as_flat_dict, with_overrides
+from genlab.config import Params, with_overrides
 from genlab.data import Splits, make_splits
 from genlab.diagnosis import diagnose, known_baseline, tag_run
-from genlab.tracking import attach_logger, client, describe_run, run_tags, start_run
+from genlab.tracking import (
+    attach_logger,
+    client,
+    log_params,
+    run_params,
+    run_tags,
+    short,
+    start_run,
+)
 from genlab.training import FitResult
 
 
@@ -90,14 +98,6 @@ def quiet_progress(marker: str) -> Iterator[None]:
             print("\n".join(kept), file=sys.stderr)
 
 
-def flat_study_params(p: Params) -> dict[str, object]:
-    """The sections a variant's training reads, flattened (`train.optimizer.lr`)."""
-    out: dict[str, object] = {"seed": p.seed}
-    for section in ("data", "model", "train"):
-        out.update(as_flat_dict(getattr(p, section), prefix=f"{section}."))
-    return out
-
-
 class StudyRuns:
     """One MLflow parent run per stage execution, one child per variant, same metric names."""
 
@@ -107,23 +107,21 @@ class StudyRuns:
         self.params, self.stage, self.data_hash = params, stage, data_hash
         self.baseline = known_baseline(data_info or {})  # the data's error floor, if known
         self.mlflow = client(params)
-        tags = run_tags(params, stage, data_hash)
+        tags = run_tags(params, stage, data_hash, curves=False)  # the children hold the curves
         self.parent = start_run(params, stage, name, tags)
-        section = getattr(params, stage)
-        self.log_params(self.parent, as_flat_dict(section, prefix=f"{stage}."))
+        self.log_params(self.parent, run_params(params, stage, trained=False))
 
     def log_params(self, run_id: str, values: dict[str, object]) -> None:
-        from mlflow.entities import Param
-
-        items = [Param(k, str(v)) for k, v in values.items()]
-        for i in range(0, len(items), 100):  # MLflow takes at most 100 params per batch
-            self.mlflow.log_batch(run_id, params=items[i : i + 100])
+        log_params(self.mlflow, run_id, values)
 
     def child(self, p: Params, variant: str, extra: dict[str, object]):
-        """A child run for one variant and a Lightning logger writing into it."""
+        """A child run for one variant and a Lightning logger writing into it, named by what
+        differs between the study's variants (`adam-lr0.003`, `bs32-suggested-lr0.0123`): the
+        parent's name says what they share."""
         tags = {**run_tags(p, self.stage, self.data_hash), "genlab.variant": variant}
-        run_id = start_run(p, self.stage, f"{variant}: {describe_run(p)}", tags, self.parent)
-        self.log_params(run_id, {**flat_study_params(p), **extra})
+        name = f"{variant}-lr{short(p.train.optimizer.lr)}"
+        run_id = start_run(p, self.stage, name, tags, self.parent)
+        self.log_params(run_id, {**run_params(p), **extra})  # the variant's data/model/train
         return run_id, attach_logger(self.params, self.stage, run_id)
 
     def log_series(self, run_id: str, history: list[dict[str, float]], keys: Sequence[str]):

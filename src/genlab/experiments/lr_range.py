@@ -37,6 +37,7 @@ from genlab.experiments.gd_base import (
 )
 from genlab.outputs import write_csv, write_json
 from genlab.plotting import plt, save_figure
+from genlab.progress import Progress
 from genlab.training import FitResult, accelerator, build_module, fit
 
 STAGE = "lr_range"
@@ -255,19 +256,26 @@ def run_study(params: Params, track: bool = True) -> StudyResult:
     runs = None
     if track:
         hidden = "x".join(map(str, cfg.hidden))
-        name = f"lr_range-{cfg.dataset}-mlp{hidden}-{cfg.optimizer}-seed{params.seed}"
+        name = f"{cfg.optimizer}-{cfg.dataset}-mlp{hidden}-s{params.seed}"  # stage: experiment
         runs = StudyRuns(params, STAGE, name, splits_hash(splits), splits.info)
     try:
-        tests = [range_test(base, splits, b, s) for b in cfg.batch_sizes for s in cfg.seeds]
+        pairs = [(b, s) for b in cfg.batch_sizes for s in cfg.seeds]
+        progress = Progress(f"{STAGE} range tests", len(pairs))
+        tests = []
+        for b, s in pairs:
+            tests.append(range_test(base, splits, b, s))
+            progress.step(f"B={b} seed {s}")
         ok = [t for t in tests if t.suggestion is not None]
         scaling = fit_scaling([t.batch_size for t in ok], [t.suggestion for t in ok])
         per_b = spread(tests)
         trainings = []
-        for b in cfg.batch_sizes:
-            trainings.append(run_training(base, splits, b, "fixed", cfg.fixed_lr, runs))
-            lr_star = per_b[b]["median"]
-            if math.isfinite(lr_star):
-                trainings.append(run_training(base, splits, b, "suggested", lr_star, runs))
+        todo = [(b, "fixed", cfg.fixed_lr) for b in cfg.batch_sizes]
+        todo += [(b, "suggested", per_b[b]["median"]) for b in cfg.batch_sizes]
+        todo = sorted((t for t in todo if math.isfinite(t[2])), key=lambda t: t[0])
+        progress = Progress(f"{STAGE} trainings", len(todo))
+        for b, kind, lr in todo:
+            trainings.append(run_training(base, splits, b, kind, lr, runs))
+            progress.step(f"B={b} {kind} lr")
         mbs = max_batch_size(base, splits, cfg.max_batch_size)
     except BaseException:
         if runs is not None:
@@ -400,7 +408,7 @@ def metrics(study: StudyResult) -> dict[str, object]:
 
 
 def write_outputs(
-    study: StudyResult, plots_dir: str | Path, metrics_path: str | Path
+    study: StudyResult, plots_dir: str | Path, results_path: str | Path
 ) -> list[Path]:
     """Range-test curves (all runs, and the median per B), suggestions, training table, figure,
     metrics; returns the files to attach to the parent MLflow run."""
@@ -439,7 +447,7 @@ def write_outputs(
         ],
     )
     fig = figure(study, plots_dir / "lr_range.png")
-    write_json(metrics_path, metrics(study))
+    write_json(results_path, metrics(study))
     return [fig, curves, suggestions, table]
 
 

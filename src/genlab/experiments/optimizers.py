@@ -32,6 +32,7 @@ from genlab.experiments.gd_base import (
 )
 from genlab.outputs import write_csv, write_json
 from genlab.plotting import plt, save_figure
+from genlab.progress import Progress
 from genlab.training import FitResult, build_module, fit
 
 STAGE = "optimizers"
@@ -261,10 +262,12 @@ def run_study(params: Params, track: bool = True) -> StudyResult:
     variants = build_variants(params, splits)
     runs = None
     if track:
-        name = f"optimizers-{cfg.dataset}-mlp{'x'.join(map(str, cfg.hidden))}-seed{params.seed}"
+        hidden = "x".join(map(str, cfg.hidden))  # the stage is the experiment: not repeated
+        name = f"{cfg.dataset}-mlp{hidden}-bs{cfg.batch_size}-s{params.seed}"
         runs = StudyRuns(params, STAGE, name, splits_hash(splits), splits.info)
     outcomes = []
     noise: dict[int, float] = {}
+    progress = Progress(STAGE, len(variants))
     try:
         for v in variants:
             if v.batch_size not in noise:
@@ -280,6 +283,7 @@ def run_study(params: Params, track: bool = True) -> StudyResult:
                 runs.log_series(run_id, rows, ("samples_seen", "time_s"))
                 runs.finish_child(run_id, result, final_metrics(summary))
             outcomes.append(Outcome(v, result, rows, summary, run_id))
+            progress.step(v.name)
     except BaseException:
         if runs is not None:
             runs.fail()
@@ -342,7 +346,7 @@ def metrics(study: StudyResult) -> dict[str, object]:
 
 
 def write_outputs(
-    study: StudyResult, plots_dir: str | Path, metrics_path: str | Path
+    study: StudyResult, plots_dir: str | Path, results_path: str | Path
 ) -> list[Path]:
     """Per-variant curves, the summary table, the four-view figure and the metrics file;
     returns the files to attach to the parent MLflow run."""
@@ -356,7 +360,7 @@ def write_outputs(
         f"mlp{'x'.join(map(str, b.model.mlp.hidden))}, {b.train.max_epochs} epochs, seed {b.seed}"
     )
     fig = four_views(study.outcomes, plots_dir / "optimizers.png", title)
-    write_json(metrics_path, metrics(study))
+    write_json(results_path, metrics(study))
     return [table, fig]
 
 

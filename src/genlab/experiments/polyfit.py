@@ -31,7 +31,7 @@ import numpy as np
 import torch
 from matplotlib.ticker import MaxNLocator
 
-from genlab.config import Params, as_flat_dict, with_overrides
+from genlab.config import Params, with_overrides
 from genlab.data import make_splits
 from genlab.data.poly import true_function
 from genlab.data.splits import SPLIT_NAMES, Splits
@@ -39,7 +39,8 @@ from genlab.diagnosis import diagnose, known_baseline, tag_run
 from genlab.evaluation import evaluate_splits
 from genlab.experiments.ensembles import legendre_design
 from genlab.plotting import plt, save_figure
-from genlab.tracking import client, run_tags, start_run
+from genlab.progress import Progress
+from genlab.tracking import client, run_params, run_tags, start_run
 from genlab.training import fit
 
 METHODS = ("ls", "gd")
@@ -157,11 +158,14 @@ def run_polyfit(params: Params) -> PolyfitResult:
     torch.set_num_threads(params.polyfit.torch_threads)
     splits = polyfit_splits(params)
     out = []
-    for degree in params.polyfit.sweep():
+    degrees = list(params.polyfit.sweep())
+    progress = Progress("polyfit", len(degrees))
+    for degree in degrees:
         ls_coef, ls = least_squares(splits, degree)
         gd_coef, gd, history = gradient_descent(params, splits, degree)
         gd["dist_to_ls"] = float(np.linalg.norm(gd_coef - ls_coef))
         out.append(DegreeResult(degree, ls, gd, ls_coef, gd_coef, history))
+        progress.step(f"degree {degree}")
     return PolyfitResult(splits, out, float(params.data.poly.noise_sigma) ** 2)
 
 
@@ -301,7 +305,7 @@ def track(params: Params, result: PolyfitResult, figures: list[Path], metrics: d
     mlflow = client(params)
     tags = run_tags(params, "polyfit", data_hash(result.splits))
     p = params.data.poly
-    name = f"polyfit-{p.function}-n{p.n_train}-sigma{p.noise_sigma:g}-seed{params.seed}"
+    name = f"{p.function}-n{p.n_train}-sigma{p.noise_sigma:g}-s{params.seed}"
     parent = start_run(params, "polyfit", name, tags)
     worst = "ok"
     keep = ("model.poly.degree", "train.optimizer.name", "train.optimizer.lr", "train.max_epochs")
@@ -310,11 +314,11 @@ def track(params: Params, result: PolyfitResult, figures: list[Path], metrics: d
         child = start_run(
             params,
             "polyfit",
-            f"{name}-degree{r.degree}",
+            f"degree{r.degree}-{name}",  # what differs first: MLflow cuts long names
             {**tags, "genlab.variant": f"degree{r.degree}", "genlab.status": status},
             parent_run_id=parent,
         )
-        gd_flat = as_flat_dict(gd_params(params, r.degree))
+        gd_flat = run_params(gd_params(params, r.degree))
         log_run(
             mlflow,
             child,
@@ -331,10 +335,7 @@ def track(params: Params, result: PolyfitResult, figures: list[Path], metrics: d
         mlflow.set_terminated(child, "FINISHED" if status == "ok" else "FAILED")
         if status != "ok":
             worst = "diverged"
-    flat = {
-        **as_flat_dict(params.polyfit, "polyfit."),
-        **as_flat_dict(params.data.poly, "data.poly."),
-    }
+    flat = run_params(params, "polyfit", trained=False, datasets=("poly",))
     finals = {f"{m}/{k}": v for m in METHODS for k, v in metrics[m].items()}
     log_run(mlflow, parent, finals, params=flat)
     for path in figures:

@@ -19,10 +19,11 @@ from dataclasses import dataclass, replace
 from sklearn.model_selection import train_test_split
 
 from genlab.augmentation import Augmentation, augmentation_for
-from genlab.config import ConfigError, Params, as_flat_dict, with_overrides
+from genlab.config import ConfigError, Params, with_overrides
 from genlab.config.regularization_study import RegularizationStudyConfig
 from genlab.data.splits import Splits
 from genlab.diagnosis import Diagnosis, diagnose, known_baseline, tag_run
+from genlab.progress import Progress
 from genlab.regularization import fraction_near_zero
 
 STAGE = "regularization"
@@ -246,36 +247,36 @@ class _Tracker:
     """MLflow bookkeeping of the study: one parent run, one child per variant."""
 
     def __init__(self, params: Params, data_hash: str) -> None:
-        from genlab.tracking import client, describe_run, run_tags, start_run
-
-        self.params, self.client = params, client(params)
-        self.tags = run_tags(params, STAGE, data_hash)
-        cfg = params.regularization
-        name = f"{STAGE}-{describe_run(params)}-n{cfg.n_train or 'all'}"
-        self.parent = start_run(params, STAGE, name, self.tags)
-        self.client.log_batch(
-            self.parent,
-            params=_params(as_flat_dict(cfg, f"{STAGE}.")),
+        from genlab.tracking import (
+            client,
+            describe_run,
+            log_params,
+            run_params,
+            run_tags,
+            start_run,
         )
 
-    def start_child(self, plan: VariantPlan):
-        from genlab.tracking import attach_logger, run_tags, start_run
+        self.params, self.client = params, client(params)
+        self.tags = run_tags(params, STAGE, data_hash, curves=False)  # children: the curves
+        cfg = params.regularization
+        name = f"n{cfg.n_train or 'all'}-{describe_run(params)}"  # the stage is the experiment
+        self.parent = start_run(params, STAGE, name, self.tags)
+        log_params(self.client, self.parent, run_params(params, STAGE, trained=False))
 
-        tags = run_tags(plan.params, STAGE, self.tags["genlab.data_hash"])
-        tags.update({"genlab.variant": plan.name, "mlflow.note.content": plan.description})
+    def start_child(self, plan: VariantPlan):
+        from genlab.tracking import attach_logger, log_params, run_params, run_tags, start_run
+
+        tags = run_tags(plan.params, STAGE, self.tags["genlab.data_hash"], plan.description)
+        tags["genlab.variant"] = plan.name
         run_id = start_run(self.params, STAGE, plan.name, tags, parent_run_id=self.parent)
-        vp = plan.params  # what this variant trained with: the data, model and train sections
-        logged = {
-            "seed": vp.seed,
-            **as_flat_dict(vp.data, "data."),
-            **as_flat_dict(vp.model, "model."),
-            **as_flat_dict(vp.train, "train."),
+        logged = {  # what this variant trained with: its dataset, model and train sections
+            **run_params(plan.params),
             "variant": plan.name,
             "regularizers": plan.description,
         }
         if plan.augmentation is not None:
             logged.update({f"augmentation.{k}": v for k, v in plan.augmentation.describe().items()})
-        self.client.log_batch(run_id, params=_params(logged))
+        log_params(self.client, run_id, logged)
         return run_id, attach_logger(self.params, STAGE, run_id)
 
     def finish_child(self, result: VariantResult) -> None:
@@ -302,12 +303,6 @@ class _Tracker:
         for rid in (run_id, self.parent):
             if rid:
                 self.client.set_terminated(rid, "FAILED")
-
-
-def _params(flat: dict[str, object]):
-    from mlflow.entities import Param
-
-    return [Param(k, str(v)[:6000]) for k, v in flat.items()]
 
 
 def run_variant(
@@ -361,6 +356,7 @@ def run_study(params: Params, splits: Splits, data_hash: str = "", track: bool =
     tracker = _Tracker(params, data_hash) if track else None
     study = Study([], len(data.x_train), tracker.parent if tracker else None)
     child = None
+    progress = Progress(STAGE, len(plans))
     try:
         for plan in plans:
             logger = None
@@ -372,6 +368,7 @@ def run_study(params: Params, splits: Splits, data_hash: str = "", track: bool =
                 tracker.finish_child(res)
                 child = None
             study.results.append(res)
+            progress.step(plan.name)
     except BaseException:
         if tracker is not None:
             tracker.fail(child)

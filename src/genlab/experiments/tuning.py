@@ -43,7 +43,7 @@ from lightning.pytorch.loggers import Logger
 from optuna.trial import FrozenTrial, TrialState
 
 from genlab import tracking
-from genlab.config import Params, as_flat_dict, with_overrides
+from genlab.config import Params, with_overrides
 from genlab.config.base import ConfigError
 from genlab.config.tune import TuneConfig
 from genlab.data.splits import Splits
@@ -65,6 +65,7 @@ from genlab.experiments.study_runs import (
     study_parent_run,
 )
 from genlab.owners import owner_gone, owner_id, pid_alive  # noqa: F401 - re-exported
+from genlab.progress import Progress
 from genlab.quiet import quiet_libraries
 
 quiet_libraries()
@@ -72,7 +73,9 @@ optuna.logging.set_verbosity(optuna.logging.WARNING)
 
 STAGE = "tune"
 POLL_S = 0.5  # a worker waiting for others' last trials looks again this often
-MLFLOW_STATUS = {"complete": "FINISHED", "pruned": "KILLED", "diverged": "FAILED"}
+# A pruned trial is a normal outcome of the search (FINISHED, tagged pruned); KILLED is kept
+# for trials whose worker was really stopped (Ctrl-C, SIGKILL, lost heartbeat).
+MLFLOW_STATUS = {"complete": "FINISHED", "pruned": "FINISHED", "diverged": "FAILED"}
 STATUS_NAMES = ("complete", "pruned", "diverged", "interrupted", "error", "surplus")
 LIVE = (TrialState.RUNNING, TrialState.WAITING)
 
@@ -129,6 +132,27 @@ def trial_overrides(tune: TuneConfig, hp: dict[str, float | int]) -> dict[str, A
     if "dropout" in hp:
         out[f"model.{tune.model}.dropout"] = float(hp["dropout"])
     return out
+
+
+def trial_run_name(number: int, hp: dict[str, float | int], penalty: str) -> str:
+    """`t3-lr0.00213-bs64-l2=1.2e-05`: the trial and the values it tried, so trials tell
+    apart in MLflow's runs table (which shows only a name's first ~20 characters)."""
+    name = f"t{number}-lr{tracking.short(hp['lr'])}-bs{int(hp['batch_size'])}"
+    name += f"-{penalty}={tracking.short(hp[penalty])}"
+    if "dropout" in hp:
+        name += f"-dropout={tracking.short(hp['dropout'])}"
+    return name
+
+
+def study_run_name(study: str) -> str:
+    """The study's MLflow parent run name: `f67a3956-gaussians-mlp` for the automatic study
+    name `tune-gaussians-mlp-f67a3956` (the hash, what differs between studies, first: MLflow
+    cuts long names); a name the user chose stays as it is. The tag `optuna.study` holds the
+    study's own name."""
+    parts = study.split("-")
+    if len(parts) >= 4 and parts[0] == "tune" and len(parts[-1]) == 8:
+        return "-".join([parts[-1], *parts[1:-1]])
+    return study
 
 
 def with_threads(params: Params, threads: int) -> dict[str, Any]:
@@ -189,7 +213,13 @@ def study_name(params: Params) -> str:
     base = base_params(params).model_dump(mode="json")
     train = base["train"]
     train["optimizer"].pop("lr"), train["optimizer"].pop("batch_size")
-    train.pop("torch_threads", None)
+    # Not part of a trial's value: threads, the evaluation batch, scale-out (a trial runs on
+    # one process). They are no DVC dependency of `tune` either (dvc.yaml).
+    scale_out = ("devices", "num_nodes", "strategy", "ddp_timeout_s")
+    for key in ("torch_threads", "eval_batch_size", *scale_out):
+        train.pop(key, None)
+    if train.get("precision") == "32-true":  # the default keeps the names studies had before
+        train.pop("precision")
     train["regularization"].pop(tune.space.penalty)
     model = dict(base["model"][tune.model])
     if tune.space.dropout is not None:
@@ -486,10 +516,10 @@ class Objective:
         hp = suggest(trial, self.tune)  # a retried trial gets its predecessor's values back
         trial.set_user_attr("batch_size", int(hp["batch_size"]))
         variant = with_overrides(self.base, trial_overrides(self.tune, hp))
-        name = f"trial-{trial.number}"
+        name = trial_run_name(trial.number, hp, self.tune.space.penalty)
         tags = {
             **self.tags,
-            "genlab.variant": name,
+            "genlab.variant": f"trial-{trial.number}",
             "genlab.owner": owner_id(),
             "optuna.study": trial.study.study_name,
             "optuna.trial": str(trial.number),
@@ -499,7 +529,7 @@ class Objective:
         run_id = tracking.start_run(self.params, STAGE, name, tags, parent_run_id=self.parent)
         trial.set_user_attr(RUN_ID, run_id)
         logger = SearchLogger(tracking.attach_logger(self.params, STAGE, run_id))
-        logger.log_hyperparams(as_flat_dict(variant))
+        logger.log_hyperparams(tracking.run_params(variant))  # the trial's data/model/train
         recorder = HistoryRecorder()
         pruning = PyTorchLightningPruningCallback(trial, monitor=self.tune.metric)
         state, reason = "complete", ""
@@ -532,7 +562,7 @@ class Objective:
             metrics.append(Metric("objective", value, now, 0))
         tags = {
             "optuna.state": state,
-            "genlab.status": "diverged" if state == "diverged" else "ok",
+            "genlab.status": {"diverged": "diverged", "pruned": "pruned"}.get(state, "ok"),
             **({"optuna.reason": reason} if reason else {}),
         }
         mlflow = tracking.client(self.params)
@@ -602,6 +632,8 @@ def run_worker(spec: WorkerSpec, remaining) -> None:
         pruner=make_pruner(tune),
     )
     objective = Objective(spec.params, spec.splits, spec.parent_run_id, spec.data_id)
+    counted = n_counted(study)
+    progress = Progress(STAGE, tune.n_trials, done=min(counted, tune.n_trials))
     while True:
         if spec.parent_pid is not None and os.getppid() != spec.parent_pid:
             return  # the stage was killed: leave the rest to its rerun
@@ -614,8 +646,11 @@ def run_worker(spec: WorkerSpec, remaining) -> None:
             continue
         if not _claim(remaining):
             return  # this machine's other workers run the rest
-        if not counts_toward_budget(run_one_trial(study, objective)):
+        trial = run_one_trial(study, objective)
+        if not counts_toward_budget(trial):
             _refund(remaining)
+        counted = min(n_counted(study), tune.n_trials)  # with every other worker's trials
+        progress.step(f"trial {trial.number} {status(trial)}", done=counted)
 
 
 def sampler_seed(seed: int, worker: int, n_trials_so_far: int, shared: bool) -> int:
@@ -639,12 +674,12 @@ class StudyResult:
 def new_parent_run(params: Params, name: str, spec: str, data_id: str) -> str:
     """The study's MLflow parent run (made once per study, by whoever creates the study)."""
     tags = {
-        **tracking.run_tags(base_params(params), STAGE, data_id),
+        **tracking.run_tags(base_params(params), STAGE, data_id, curves=False),
         "optuna.study": name,
         "optuna.storage": redacted(spec),
         "genlab.owner": owner_id(),
     }
-    return tracking.start_run(params, STAGE, name, tags)
+    return tracking.start_run(params, STAGE, study_run_name(name), tags)
 
 
 def run_study(params: Params, splits: Splits) -> StudyResult:
@@ -664,7 +699,7 @@ def run_study(params: Params, splits: Splits) -> StudyResult:
         params, study, created, lambda: new_parent_run(params, name, spec, data_id)
     )
     resume_parent(params, parent, {"genlab.n_trials": str(tune.n_trials)})
-    log_missing_params(params, parent, as_flat_dict(tune, "tune."))
+    log_missing_params(params, parent, tracking.run_params(params, "tune", trained=False))
     interrupted = fail_stale_trials(study, storage, params, is_shared(spec))
     close_stale_parent_runs(params, name, keep=parent)
     before = n_counted(study)

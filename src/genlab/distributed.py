@@ -1,0 +1,125 @@
+"""Scale-out with Lightning's DDP: which process is rank 0, the strategy, a dead peer.
+
+One fit over several processes (GPUs, or CPU processes on gloo) or nodes (torchrun, SLURM)
+must leave exactly what one process leaves: one MLflow run, one checkpoint, one history. Two
+rules get there. Every rank computes the *same* numbers: each evaluates a shard of every split
+and the sums are all-reduced (`GenLabModule`), so early stopping, divergence and pruning agree
+without further syncing. Only rank 0 writes: a stage asks `is_primary()` before it creates a
+run or a file, because under Lightning's `ddp` the other ranks re-run the stage's script from
+the top (and under torchrun every rank does).
+"""
+
+from __future__ import annotations
+
+import os
+from datetime import timedelta
+from typing import Any
+
+from lightning.pytorch.strategies import DDPStrategy
+from lightning.pytorch.strategies.launchers.multiprocessing import _MultiProcessingLauncher
+
+from genlab.config.train import TrainConfig
+
+
+def launch_rank() -> int:
+    """This process's global rank as its launcher set it, before any Trainer exists.
+
+    torchrun sets RANK, srun SLURM_PROCID; Lightning's `ddp` gives the processes it starts
+    LOCAL_RANK ≥ 1, and each node's first process NODE_RANK. No variable: a lone process, 0.
+    """
+    for var in ("RANK", "SLURM_PROCID"):
+        if os.environ.get(var, "").isdigit():
+            return int(os.environ[var])
+    node = int(os.environ.get("NODE_RANK") or os.environ.get("GROUP_RANK") or 0)
+    local = int(os.environ.get("LOCAL_RANK") or 0)
+    return node * 1_000 + local  # only "is it 0" matters before the process group exists
+
+
+def is_primary() -> bool:
+    """Whether this process creates runs and writes outputs (global rank 0)."""
+    return launch_rank() == 0
+
+
+def launched_world_size() -> int:
+    """Processes an external launcher (torchrun, srun) started for this job; 1 without one."""
+    for var in ("WORLD_SIZE", "SLURM_STEP_NUM_TASKS"):
+        if os.environ.get(var, "").isdigit():
+            return int(os.environ[var])
+    return 1
+
+
+def check_splittable(cfg: TrainConfig, batch_size: int) -> None:
+    """DDP splits each global batch over the processes: each needs ≥ 2 samples (batch norm)."""
+    world = cfg.world_size
+    if world == 1:
+        return
+    if cfg.optimizer.name == "sgd":
+        raise ValueError(
+            f"train.optimizer 'sgd' updates on one sample, which cannot be split over {world} "
+            "processes: use 'minibatch', or train.devices 1"
+        )
+    if batch_size < 2 * world:
+        raise ValueError(
+            f"train.optimizer.batch_size {batch_size} is too small to split over {world} "
+            f"processes (each needs ≥ 2 samples per update): use ≥ {2 * world}"
+        )
+
+
+def strategy(cfg: TrainConfig) -> str | DDPStrategy:
+    """Lightning's strategy for `train.strategy`, with the process-group timeout applied."""
+    if cfg.world_size == 1 and cfg.devices != "auto":
+        return "auto"
+    timeout = timedelta(seconds=cfg.ddp_timeout_s)
+    if cfg.strategy == "ddp_spawn":
+        return SpawnDDPStrategy(timeout=timeout, start_method="spawn")
+    return DDPStrategy(timeout=timeout)
+
+
+class _HistoryLauncher(_MultiProcessingLauncher):
+    """Lightning's spawn launcher, also handing the per-epoch history back to the parent.
+
+    Under `ddp_spawn` the parent process does not train: Lightning returns the weights and the
+    callback metrics from rank 0, and this adds what `fit` reads from the module.
+    """
+
+    def get_extra_results(self, trainer: Any) -> dict[str, Any]:
+        extra = super().get_extra_results(trainer)
+        module = trainer.lightning_module
+        extra["genlab"] = {"history": module.history, "diverged": module.diverged}
+        return extra
+
+    def update_main_process_results(self, trainer: Any, extra: dict[str, Any]) -> None:
+        super().update_main_process_results(trainer, extra)
+        module = trainer.lightning_module
+        module.history, module.diverged = extra["genlab"]["history"], extra["genlab"]["diverged"]
+
+
+class SpawnDDPStrategy(DDPStrategy):
+    """`ddp_spawn` whose parent gets the history back (see `_HistoryLauncher`)."""
+
+    strategy_name = "ddp_spawn"
+
+    def _configure_launcher(self) -> None:
+        self._launcher = _HistoryLauncher(self, start_method=self._start_method)
+
+
+# What gloo / NCCL / torch.distributed say when a peer process or node is gone or stuck.
+_PEER_GONE = (
+    "Connection closed by peer",
+    "Connection reset by peer",
+    "Broken pipe",
+    "timed out",
+    "Timed out",
+    "NCCL communicator was aborted",
+    "DistBackendError",
+    "DistNetworkError",
+)
+
+
+def peer_failure(err: BaseException) -> bool:
+    """A collective failed because another rank or node died or hung (not a bug of ours)."""
+    text = f"{type(err).__name__}: {err}"
+    ours = type(err).__module__.startswith("torch") or any(
+        backend in text for backend in ("gloo", "c10d", "NCCL")
+    )
+    return ours and any(marker in text for marker in _PEER_GONE)

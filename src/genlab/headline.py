@@ -1,0 +1,58 @@
+"""The few numbers `dvc metrics show` and `dvc exp show` print, apart from a stage's results.
+
+DVC prints every key of every file declared under `metrics:` as a column, and `dvc exp show`
+prefixes a key that two files share with the file's path. So metrics files hold only the main
+model's headline (numbers and labels of at most `MAX_LABEL` characters, keys no other metrics
+file uses) and everything a stage measures, prose included, goes to results/<stage>.json: the
+file the report and the notebooks read.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+
+from genlab.outputs import write_json
+
+MAX_LABEL = 24
+MAIN_KEYS = ("status", "test/loss", "test/acc", "gap/loss", "diagnosis")
+
+
+def results_path(metrics_path: str | Path) -> Path:
+    """results/<stage>.json for metrics/<stage>.json (or for the stage's name)."""
+    return Path("results") / f"{Path(metrics_path).stem}.json"
+
+
+def check_short(metrics: Mapping, prefix: str = "") -> None:
+    """Refuse what would make a DVC table unreadable: prose, lists, long labels."""
+    for key, value in metrics.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, Mapping):
+            check_short(value, f"{name}.")
+        elif isinstance(value, str) and len(value) > MAX_LABEL:
+            raise ValueError(f"metrics key {name}: {value[:40]!r}… is not a short label")
+        elif not isinstance(value, str | int | float | bool | type(None)):
+            raise ValueError(f"metrics key {name}: {type(value).__name__} is not a number")
+
+
+def main_model(results: Mapping) -> dict:
+    """evaluate: status, test loss and accuracy, gap and diagnosis of the model of `train`."""
+    return {k: results[k] for k in MAIN_KEYS if k in results}
+
+
+def tuned_model(results: Mapping) -> dict:
+    """train_best: the same numbers for the study's winner, under `tuned.` (own column names;
+    no status: a diverged run's diagnosis says `diverged`)."""
+    return {"tuned": {k: results[k] for k in MAIN_KEYS[1:] if k in results}}
+
+
+def study(results: Mapping) -> dict:
+    """tune: the best trial and its objective value."""
+    return {k: results[k] for k in ("best_trial", "best_value") if k in results}
+
+
+def write_results(metrics_path: str | Path, results: Mapping, headline: Mapping) -> None:
+    """The full results to results/<stage>.json, the headline to `metrics_path`."""
+    check_short(headline)
+    write_json(results_path(metrics_path), results)
+    write_json(metrics_path, headline)
