@@ -44,7 +44,7 @@ def fit_params(params, width: int, epochs: int):
             "model.mlp.hidden": [width],
             "model.mlp.activation": mlp.activation,
             "model.mlp.dropout": 0.0,
-            "model.mlp.batch_norm": False,
+            "model.mlp.norm": "none",
             "train.loss": "mse",
             "train.max_epochs": epochs,
             "train.optimizer.name": mlp.optimizer,

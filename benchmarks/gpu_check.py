@@ -109,7 +109,7 @@ def batch_size_finder(params) -> None:
             "model.name": "mlp",
             "model.mlp.hidden": list(cfg.hidden),
             "model.mlp.dropout": 0.0,
-            "model.mlp.batch_norm": False,
+            "model.mlp.norm": "none",
         },
     )
     start = time.perf_counter()

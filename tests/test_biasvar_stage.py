@@ -104,7 +104,7 @@ def test_training_together_equals_separate_lightning_fits(tiny_params):
 
 
 def test_stacking_refuses_dropout_and_batch_norm():
-    for build in (lambda: MLP(2, 3, [4], dropout=0.1), lambda: MLP(2, 3, [4], batch_norm=True)):
+    for build in (lambda: MLP(2, 3, [4], dropout=0.1), lambda: MLP(2, 3, [4], norm="batch")):
         with pytest.raises(ValueError, match="dropout or batch norm"):
             StackedModels(seeded_models(build, [0, 1]))
 

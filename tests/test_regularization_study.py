@@ -39,7 +39,8 @@ def test_none_switches_every_regularizer_off_even_when_params_turn_them_on(raw_p
     raw_params["train"]["regularization"]["l2"] = 0.5
     params = parse_params(raw_params)
     ov = variant_overrides([], params)
-    assert ov["model.cnn1d.batch_norm"] is False and ov["model.cnn1d.dropout"] == 0.0
+    assert ov["model.cnn1d.norm"] == "none" and ov["model.cnn1d.dropout"] == 0.0
+    assert "model.cnn1d.dropconnect" not in ov  # an mlp option
     assert ov[f"{R}.l2"] == 0.0 and ov["train.early_stopping.enabled"] is False
     assert ov["train.max_epochs"] == params.regularization.max_epochs
 
@@ -49,7 +50,11 @@ def test_each_regularizer_sets_its_own_strength(tiny_params):
     assert variant_overrides(["l2"], tiny_params)[f"{R}.l2"] == cfg.l2
     assert variant_overrides(["l1"], tiny_params)[f"{R}.l1"] == cfg.l1
     assert variant_overrides(["dropout"], tiny_params)["model.mlp.dropout"] == cfg.dropout
-    assert variant_overrides(["batch_norm"], tiny_params)["model.mlp.batch_norm"] is True
+    assert variant_overrides(["dropconnect"], tiny_params)["model.mlp.dropconnect"] == 0.3
+    norms = (("batch_norm", "batch"), ("layer_norm", "layer"), ("group_norm", "group"))
+    for variant, norm in norms:
+        assert variant_overrides([variant], tiny_params)["model.mlp.norm"] == norm
+    assert variant_overrides([], tiny_params)["model.mlp.dropconnect"] == 0.0
     es = variant_overrides(["early_stopping"], tiny_params)
     assert es["train.early_stopping.enabled"] and es["train.early_stopping.patience"] == 1
     wd = variant_overrides(["weight_decay"], tiny_params)  # base optimizer is adam
@@ -75,6 +80,14 @@ def test_plans_are_validated_before_training(raw_params):
     raw_params["regularization"]["variants"] = ["none", "batch_norm"]
     with pytest.raises(ConfigError, match="(?s)variant 'batch_norm'.*batch norm needs batches"):
         plan_variants(parse_params(raw_params), {})
+    raw_params["regularization"]["variants"] = ["none", "layer_norm", "group_norm"]
+    assert len(plan_variants(parse_params(raw_params), {})) == 3  # per-sample norms: fine
+
+
+def test_dropconnect_is_refused_for_the_cnn_with_the_reason(raw_params):
+    raw_params["model"]["name"], raw_params["data"]["name"] = "cnn1d", "mnist1d"
+    with pytest.raises(ConfigError, match="DropConnect is an option of model 'mlp'"):
+        variant_overrides(["dropconnect"], parse_params(raw_params))
 
 
 def test_study_params_errors_name_the_key(raw_params):
@@ -182,7 +195,7 @@ def repo(tmp_path_factory) -> Path:
     dst = make_repo_copy(tmp_path_factory.mktemp("reg"), raw)
     out = _sh(["dvc", "repro", "regularization"], dst)
     assert "Running stage 'regularization'" in out.stdout, out.stdout
-    assert "regularization: 9 variants on 80 training samples" in out.stdout
+    assert "regularization: 12 variants on 80 training samples" in out.stdout
     return dst
 
 
@@ -203,9 +216,12 @@ def test_metrics_table_and_figures(repo):
         "weight_decay",
         "l1",
         "dropout",
+        "dropconnect",
         "early_stopping",
         "augmentation",
         "batch_norm",
+        "layer_norm",
+        "group_norm",
         "combined",
     ]
     for name, v in variants.items():
@@ -234,7 +250,7 @@ def test_mlflow_parent_and_one_child_per_variant(repo):
     assert len(parents) == 1
     parent = parents[0]
     children = [r for r in runs if r.data.tags.get("mlflow.parentRunId") == parent.info.run_id]
-    assert len(children) == 9 and len(runs) == 10
+    assert len(children) == 12 and len(runs) == 13
     assert {a.path for a in client.list_artifacts(parent.info.run_id)} >= {
         "curves.png",
         "summary.png",

@@ -32,7 +32,7 @@ def repo(tmp_path_factory) -> Path:
     assert "Running stage 'report'" in out.stdout, out.stdout
     # long stages print one line per unit, with a count (and an ETA while units are left)
     for first in (
-        "regularization: 1/9 ",
+        "regularization: 1/12 ",
         "optimizers: 1/5 ",
         "lr_range range tests: 1/4 ",
         "lr_range trainings: 1/",

@@ -66,13 +66,13 @@ class Params(Strict):
             raise ValueError(f"model 'poly' needs 1-D inputs (data 'poly'), not data '{data}'")
         if model == "cnn1d" and data != "mnist1d":
             raise ValueError(f"model 'cnn1d' needs 1-D signals (data 'mnist1d'), not '{data}'")
-        uses_bn = (model == "mlp" and self.model.mlp.batch_norm) or (
-            model == "cnn1d" and self.model.cnn1d.batch_norm
+        uses_bn = (model == "mlp" and self.model.mlp.norm == "batch") or (
+            model == "cnn1d" and self.model.cnn1d.norm == "batch"
         )
         if uses_bn and self.train.optimizer.name == "sgd":
             raise ValueError(
                 "batch norm needs batches of 2 or more, optimizer 'sgd' uses one sample: "
-                "use 'minibatch' or switch batch_norm off"
+                "use 'minibatch', or norm 'layer' / 'group' (per sample), or norm 'none'"
             )
         return self
 

@@ -14,7 +14,16 @@ from pydantic import Field, model_validator
 from genlab.config.base import PosFloat, PosInt, Strict
 
 Regularizer = Literal[
-    "l2", "weight_decay", "l1", "dropout", "early_stopping", "augmentation", "batch_norm"
+    "l2",
+    "weight_decay",
+    "l1",
+    "dropout",
+    "dropconnect",
+    "early_stopping",
+    "augmentation",
+    "batch_norm",
+    "layer_norm",
+    "group_norm",
 ]
 Variant = Literal[
     "none",
@@ -22,9 +31,12 @@ Variant = Literal[
     "weight_decay",
     "l1",
     "dropout",
+    "dropconnect",
     "early_stopping",
     "augmentation",
     "batch_norm",
+    "layer_norm",
+    "group_norm",
     "combined",
 ]
 ALL_VARIANTS: list[str] = list(Variant.__args__)
@@ -46,6 +58,7 @@ class RegularizationStudyConfig(Strict):
     weight_decay: PosFloat = 2.0  # decoupled decay (adam becomes adamw)
     l1: PosFloat = 3e-4  # penalty λ·‖W‖₁
     dropout: Annotated[float, Field(gt=0, lt=1)] = 0.3
+    dropconnect: Annotated[float, Field(gt=0, lt=1)] = 0.3  # weights dropped (model mlp)
     patience: PosInt = 5  # early stopping on val/loss
     augmentation: AugmentationConfig = AugmentationConfig()
     combined: list[Regularizer] = ["weight_decay", "dropout", "augmentation"]

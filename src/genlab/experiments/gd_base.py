@@ -43,7 +43,7 @@ def study_params(
         "model.mlp.hidden": list(hidden),
         "model.mlp.activation": "relu",
         "model.mlp.dropout": 0.0,
-        "model.mlp.batch_norm": False,
+        "model.mlp.norm": "none",
         "train.loss": "ce",
         "train.optimizer.schedule": "none",
         "train.optimizer.nesterov": False,

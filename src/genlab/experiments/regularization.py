@@ -77,8 +77,13 @@ def variant_overrides(regs: list[str], params: Params) -> dict[str, object]:
     cfg, model = params.regularization, params.model.name
     if model == "poly":
         raise ConfigError(
-            "regularization study: model 'poly' has no dropout or batch norm to vary; "
+            "regularization study: model 'poly' has no dropout or normalization to vary; "
             "use model.name 'mlp' or 'cnn1d'"
+        )
+    if model == "cnn1d" and "dropconnect" in regs:
+        raise ConfigError(
+            "regularization study: DropConnect is an option of model 'mlp' (its hidden "
+            "linear layers); drop 'dropconnect' from the variants for model 'cnn1d'"
         )
     r, m = "train.regularization", f"model.{model}"
     ov: dict[str, object] = {
@@ -87,9 +92,11 @@ def variant_overrides(regs: list[str], params: Params) -> dict[str, object]:
         f"{r}.weight_decay": 0.0,
         f"{r}.l1": 0.0,
         f"{m}.dropout": 0.0,
-        f"{m}.batch_norm": False,
+        f"{m}.norm": "none",
         "train.early_stopping.enabled": False,
     }
+    if model == "mlp":
+        ov[f"{m}.dropconnect"] = 0.0
     if "l2" in regs:
         ov[f"{r}.l2"] = cfg.l2
     if "weight_decay" in regs:
@@ -100,8 +107,11 @@ def variant_overrides(regs: list[str], params: Params) -> dict[str, object]:
         ov[f"{r}.l1"] = cfg.l1
     if "dropout" in regs:
         ov[f"{m}.dropout"] = cfg.dropout
-    if "batch_norm" in regs:
-        ov[f"{m}.batch_norm"] = True
+    if "dropconnect" in regs:
+        ov[f"{m}.dropconnect"] = cfg.dropconnect
+    for reg, norm in (("batch_norm", "batch"), ("layer_norm", "layer"), ("group_norm", "group")):
+        if reg in regs:
+            ov[f"{m}.norm"] = norm
     if "early_stopping" in regs:
         ov["train.early_stopping.enabled"] = True
         ov["train.early_stopping.patience"] = cfg.patience
@@ -120,7 +130,10 @@ def describe(regs: list[str], params: Params, aug: Augmentation | None = None) -
         "dropout": f"dropout p={cfg.dropout:g}",
         "early_stopping": f"early_stopping patience {cfg.patience}",
         "augmentation": f"augmentation {aug.summary()}" if aug else "augmentation",
+        "dropconnect": f"dropconnect p={cfg.dropconnect:g}",
         "batch_norm": "batch_norm",
+        "layer_norm": "layer_norm",
+        "group_norm": f"group_norm ({getattr(params.model, params.model.name).norm_groups} groups)",
     }
     return " + ".join(text[r] for r in regs) or "no regularization"
 
