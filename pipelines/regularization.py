@@ -15,6 +15,7 @@ from genlab.config import load_params
 from genlab.data import load_splits
 from genlab.experiments.regularization import (
     curve_rows,
+    epochs_claim,
     finish_study,
     run_study,
     summary_rows,
@@ -37,7 +38,8 @@ def main() -> None:
 
     study = run_study(params, splits, meta["content_hash"])
     try:
-        rows = summary_rows(study.results)
+        target = params.regularization.train_loss_target
+        rows = summary_rows(study.results, target)
         files = [
             write_csv(f"{PLOTS}/summary.csv", rows),
             write_csv(f"{PLOTS}/curves.csv", curve_rows(study.results)),
@@ -48,7 +50,14 @@ def main() -> None:
             r["variant"]: {k: v for k, v in r.items() if k not in ("variant", "regularizers")}
             for r in rows
         }
-        write_json(RESULTS, {"n_train": study.n_train, "variants": variants})
+        write_json(
+            RESULTS,
+            {
+                "n_train": study.n_train,
+                "variants": variants,
+                "epochs_to_train_loss": epochs_claim(rows, target),
+            },
+        )
     except BaseException:
         finish_study(params, study, [], failed=True)
         raise

@@ -283,3 +283,22 @@ def test_mlflow_parent_and_one_child_per_variant(repo):
 def test_second_repro_does_nothing(repo):
     out = _sh(["dvc", "repro", "regularization"], repo).stdout
     assert "Running stage" not in out
+
+
+def test_epochs_to_a_train_loss_and_the_dropout_claim():
+    from genlab.experiments.regularization import epochs_claim, epochs_to_train_loss
+
+    history = [{"epoch": e, "train/loss": loss} for e, loss in enumerate([2.0, 0.9, 0.4, 0.1])]
+    assert epochs_to_train_loss(history, 0.5) == 3
+    assert math.isnan(epochs_to_train_loss(history, 0.01))
+    rows = [
+        {"variant": "none", "epochs_to_train_loss": 3},
+        {"variant": "dropout", "epochs_to_train_loss": 7},
+        {"variant": "dropconnect", "epochs_to_train_loss": math.nan},
+    ]
+    claim = epochs_claim(rows, 0.5)
+    assert claim["dropout_needs_more"] is True and claim["dropconnect_needs_more"] is None
+    from genlab.report_sections import regularization_text
+
+    text = regularization_text({"variants": {}, "epochs_to_train_loss": claim})
+    assert "dropout 7 (more epochs)" in text and "none 3" in text

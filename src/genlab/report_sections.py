@@ -198,7 +198,23 @@ def regularization_text(m: dict) -> str:
         f"training loss and lowers test loss) holds for {', '.join(holds) or 'none'}; not for "
         f"{', '.join(other) or 'none'}. Best test accuracy: {best} "
         f"({_n(_v(v, best, 'test/acc'))}). L1 leaves {_n(_v(v, 'l1', 'near_zero'), '.1%')} of the "
-        "weights near zero."
+        "weights near zero." + _epochs_text(m.get("epochs_to_train_loss") or {})
+    )
+
+
+def _epochs_text(e: dict) -> str:
+    """"Dropout needs more epochs", as measured (only what the numbers say)."""
+    if "dropout" not in e:
+        return ""
+    verdict = {True: "more", False: "not more", None: "no comparable number of"}
+    parts = [
+        f"{name} {_n(e.get(name), '.0f')} ({verdict[e.get(f'{name}_needs_more')]} epochs)"
+        for name in ("dropout", "dropconnect")
+        if name in e
+    ]
+    return (
+        f" Epochs to bring the training loss to {_n(e.get('train_loss_target'), 'g')}: none "
+        f"{_n(e.get('none'), '.0f')}, " + ", ".join(parts) + "."
     )
 
 

@@ -63,6 +63,8 @@ class RegularizationStudyConfig(Strict):
     augmentation: AugmentationConfig = AugmentationConfig()
     combined: list[Regularizer] = ["weight_decay", "dropout", "augmentation"]
     near_zero_tol: PosFloat = 1e-3  # |w| below this counts as a zero weight
+    # "dropout needs more epochs": epochs each variant takes to bring the training loss to this
+    train_loss_target: PosFloat = 0.5
     torch_threads: Annotated[int, Field(ge=1, le=256)] = 1  # 1 is fastest for these models
 
     @model_validator(mode="after")

@@ -204,7 +204,33 @@ def error_of(row: dict, split: str) -> float:
     return _get(row, f"{split}/loss")
 
 
-def summary_rows(results: list[VariantResult]) -> list[dict[str, object]]:
+def epochs_to_train_loss(history: list[dict[str, float]], target: float) -> float:
+    """Epochs until the training loss (whole split, eval mode) first reaches `target`; NaN if
+    it never does. The lecture's "dropout needs more epochs", measured."""
+    for row in history:
+        loss = row.get("train/loss", math.nan)
+        if math.isfinite(loss) and loss <= target:
+            return int(row["epoch"]) + 1
+    return math.nan
+
+
+def epochs_claim(rows: list[dict[str, object]], target: float) -> dict[str, object]:
+    """Dropout and DropConnect against `none`: more epochs to the same training loss?"""
+    epochs = {str(r["variant"]): r["epochs_to_train_loss"] for r in rows}
+    base = epochs.get("none", math.nan)
+    out: dict[str, object] = {"train_loss_target": target, "none": base}
+    for name in ("dropout", "dropconnect"):
+        if name in epochs:
+            mine = epochs[name]
+            out[name] = mine
+            known = math.isfinite(base) and math.isfinite(mine)
+            out[f"{name}_needs_more"] = (mine > base) if known else None
+    return out
+
+
+def summary_rows(
+    results: list[VariantResult], train_loss_target: float = 0.5
+) -> list[dict[str, object]]:
     """One table row per variant, with the change against `none` and the claim's verdict."""
     base = next(r.final for r in results if r.plan.name == "none")
     rows = []
@@ -218,6 +244,7 @@ def summary_rows(results: list[VariantResult]) -> list[dict[str, object]]:
             "reported_epoch": r.reported_epoch,
             "epochs_to_best": r.best_epoch + 1 if r.best_epoch >= 0 else math.nan,
             "epochs_run": r.epochs_run,
+            "epochs_to_train_loss": epochs_to_train_loss(r.history, train_loss_target),
             "near_zero": r.near_zero,
             "diagnosis": r.diagnosis.label,
         }
