@@ -4,14 +4,16 @@ Why a rule and not an eyeball: the same thresholds (params `diagnosis`) judge ev
 project, the reasoning is stored beside the label, and the label is an MLflow tag
 (`genlab.diagnosis`), so runs can be filtered by it (`tags.genlab.diagnosis = 'overfit'`).
 
-The rule, in this order:
+The rule:
 1. **underfit** — the training error is far above the error no model can beat (the baseline):
    `train error > baseline + underfit_margin`. The model cannot even fit the data it saw.
-   It takes precedence (the usual recipe: fix the bias first, then the variance); the
-   reasoning then says that the gap is large too.
 2. **overfit** — the generalization gap is large: `gap > overfit_gap`, where the gap is
    test − train error (or `gap/loss` with `gap_measure: loss`).
-3. **good_fit** — neither.
+3. **both** tests fire: the label follows the larger excess over its threshold (training
+   error above baseline + margin, against gap above its limit), and the reasoning says both
+   are large. A model whose gap dominates is overfit, even if it also fits the training set
+   imperfectly: that is what its curves show (validation loss rising while training loss falls).
+4. **good_fit** — neither.
 A run with no finite numbers is **diverged**.
 
 Errors: classification uses 1 − accuracy; regression the MSE. The baseline is the Bayes error
@@ -98,16 +100,24 @@ def diagnose(
         return Diagnosis(
             "diverged", f"train {m.measure} {m.train_error} or gap {m.gap} is not finite"
         )
-    under = m.train_error > baseline_error + m.margin
-    over = m.gap > m.gap_limit
-    label = "underfit" if under else "overfit" if over else "good_fit"
+    under_by = m.train_error - (baseline_error + m.margin)
+    over_by = m.gap - m.gap_limit
+    under, over = under_by > 0, over_by > 0
+    if under and over:
+        label = "overfit" if over_by > under_by else "underfit"
+    else:
+        label = "underfit" if under else "overfit" if over else "good_fit"
     reasoning = (
         f"train {m.measure} {m.train_error:.3f} {'>' if under else '≤'} baseline "
         f"{baseline_error:.3f} ({source}) + {m.margin:g}; "
         f"{m.gap_name} {m.gap:.3f} {'>' if over else '≤'} {m.gap_limit:g} → {label}"
     )
     if under and over:
-        reasoning += " (the gap is large too: fix the fit first)"
+        reasoning += (
+            f" (both are large; the {'gap' if label == 'overfit' else 'training error'} "
+            f"exceeds its threshold more: {max(over_by, under_by):.3f} vs "
+            f"{min(over_by, under_by):.3f})"
+        )
     return Diagnosis(
         label,
         reasoning,
