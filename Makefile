@@ -34,7 +34,7 @@ endef
 export PIP_INDEX_PY
 PIP_INDEX = $(BIN)/python -c "$$PIP_INDEX_PY"
 
-.PHONY: setup lock browser repro dashboard test lint bench clean-venv team-deps team-up team-down team-status
+.PHONY: setup lock browser repro dashboard test test-fast lint bench clean-venv team-deps team-up team-down team-status
 
 setup: $(VENV)/.installed
 
@@ -93,6 +93,10 @@ browser:
 
 test: setup browser team-deps
 	$(BIN)/python -m pytest
+
+# Unit tests only (no `dvc repro`, no stage processes, no servers): about a minute.
+test-fast: setup
+	$(BIN)/python -m pytest -m "not slow" -q
 
 lint: setup
 	$(BIN)/ruff check src pipelines tests benchmarks

@@ -22,6 +22,7 @@ def test_every_stage_says_what_it_reads_and_writes(stage):
     assert "Reads" in doc and "Writes" in doc
 
 
+@pytest.mark.slow  # each starts a stage process
 @pytest.mark.parametrize("stage", ["train", "tune"])
 def test_help_prints_the_docstring_and_runs_nothing(stage, tmp_path):
     proc = subprocess.run(
@@ -34,6 +35,7 @@ def test_help_prints_the_docstring_and_runs_nothing(stage, tmp_path):
     assert list(tmp_path.iterdir()) == []  # no models/, metrics/, mlflow.db
 
 
+@pytest.mark.slow  # a stage process
 def test_prepared_data_of_another_dataset_is_named(tmp_path):
     """train on data prepared for another dataset: one line saying which and what to run."""
     from tests.conftest import tiny_raw
@@ -168,6 +170,7 @@ def test_failed_write_marks_the_run_failed(stage, tmp_path, monkeypatch):
     assert run.info.status == "FAILED" and "Not a directory" in run.data.tags[END_REASON_TAG]
 
 
+@pytest.mark.slow  # a stage process
 def test_read_only_mlflow_store_is_one_line_naming_it(tmp_path):
     """A fresh process (as a stage is) on a store it cannot write: one line, no traceback."""
     from genlab.tracking import check_tracking

@@ -52,6 +52,7 @@ def _create(db: str, barrier, errors) -> None:
         errors.put(f"{type(err).__name__}: {err}")
 
 
+@pytest.mark.slow  # 20 tries x 2 processes
 def test_two_processes_creating_a_fresh_store_never_crash(tmp_path):
     """MLflow's schema migration races when two stages open a new SQLite store at once
     (`dvc queue start -j 2`): creation is serialised by a file lock. 20 tries, 0 failures."""
