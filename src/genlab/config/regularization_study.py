@@ -25,20 +25,8 @@ Regularizer = Literal[
     "layer_norm",
     "group_norm",
 ]
-Variant = Literal[
-    "none",
-    "l2",
-    "weight_decay",
-    "l1",
-    "dropout",
-    "dropconnect",
-    "early_stopping",
-    "augmentation",
-    "batch_norm",
-    "layer_norm",
-    "group_norm",
-    "combined",
-]
+# The baseline, each regularizer alone, then the combination (nested Literals flatten).
+Variant = Literal["none", Regularizer, "combined"]
 ALL_VARIANTS: list[str] = list(Variant.__args__)
 
 
