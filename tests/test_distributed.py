@@ -259,3 +259,13 @@ def test_a_dead_node_stops_the_other_with_one_line_and_a_failed_run(ddp_repo, tm
     ours = [line for line in err.splitlines() if line.startswith("genlab train:")]
     assert len(ours) == 1 and "another training process" in ours[0], err[-3000:]
     assert _train_runs(db)[-1][1] == "FAILED"
+
+
+def test_one_process_gets_no_process_group(tiny_params):
+    from genlab.distributed import strategy
+
+    auto = tiny_params.train.model_copy(update={"devices": "auto"})
+    assert strategy(auto, "cpu") == "auto"  # `devices: auto` on a CPU is one process
+    assert strategy(tiny_params.train, "cpu") == "auto"
+    two = tiny_params.train.model_copy(update={"devices": 2})
+    assert type(strategy(two, "cpu")).__name__ == "DDPStrategy"

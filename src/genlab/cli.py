@@ -163,7 +163,7 @@ def _chain(err: BaseException) -> list[BaseException]:
 
 def _store_path() -> str:
     """The SQLite file this process records into (set by the stage's `check_tracking`)."""
-    uri = tracking._CHECKED_URI or os.environ.get("MLFLOW_TRACKING_URI") or ""
+    uri = tracking.checked_uri() or os.environ.get("MLFLOW_TRACKING_URI") or ""
     if uri.startswith("sqlite:///"):
         return str(Path(uri.removeprefix("sqlite:///").split("?")[0]))
     return "the MLflow store (mlflow.db)"

@@ -15,6 +15,7 @@ import os
 from datetime import timedelta
 from typing import Any
 
+import torch
 from lightning.pytorch.strategies import DDPStrategy
 from lightning.pytorch.strategies.launchers.multiprocessing import _MultiProcessingLauncher
 
@@ -65,9 +66,14 @@ def check_splittable(cfg: TrainConfig, batch_size: int) -> None:
         )
 
 
-def strategy(cfg: TrainConfig) -> str | DDPStrategy:
-    """Lightning's strategy for `train.strategy`, with the process-group timeout applied."""
-    if cfg.world_size == 1 and cfg.devices != "auto":
+def strategy(cfg: TrainConfig, accelerator: str = "cpu") -> str | DDPStrategy:
+    """Lightning's strategy for `train.strategy`, with the process-group timeout applied.
+
+    One process (`devices: auto` on a CPU or a single GPU included) needs no process group."""
+    per_node = cfg.devices
+    if per_node == "auto":
+        per_node = torch.cuda.device_count() if accelerator == "gpu" else 1
+    if per_node * cfg.num_nodes == 1:
         return "auto"
     timeout = timedelta(seconds=cfg.ddp_timeout_s)
     if cfg.strategy == "ddp_spawn":

@@ -87,6 +87,11 @@ OWNER_TAG, END_REASON_TAG = "genlab.owner", "genlab.end_reason"
 _CHECKED_URI: str | None = None  # the store this process records into (set by check_tracking)
 
 
+def checked_uri() -> str | None:
+    """The store this process records into, once `check_tracking` has checked it."""
+    return _CHECKED_URI
+
+
 def _runs(uri: str, states: tuple[str, ...] = ("RUNNING",)) -> list:
     from mlflow.tracking import MlflowClient
 

@@ -68,8 +68,10 @@ def accelerator(choice: str, precision: str = "32-true") -> str:
 def use_threads(n: int) -> None:
     """torch's CPU threads for this process (0 keeps torch's default: one per core).
 
-    Each stage sets its own once (`train.torch_threads` for train and train_best, each study's
-    `<study>.torch_threads`); `fit` leaves them alone so a study's setting holds for its fits.
+    Tiny models run fastest on one thread: intra-op threads cost more than they save, and under
+    load a spinning second thread can make a step 10x slower. Each stage sets its own once
+    (`train.torch_threads` for train and train_best, each study's `<study>.torch_threads`);
+    `fit` leaves them alone so a study's setting holds for its fits.
     """
     if n > 0:
         torch.set_num_threads(n)
@@ -156,7 +158,7 @@ def fit(
             )
         )
     accel = accelerator(t.accelerator, t.precision)
-    ddp = strategy(t)
+    ddp = strategy(t, accel)
     trainer = pl.Trainer(
         max_epochs=max_epochs or t.max_epochs,
         accelerator=accel,

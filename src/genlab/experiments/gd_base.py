@@ -16,8 +16,6 @@ import sys
 import time
 from collections.abc import Iterator, Sequence
 
-import torch
-
 from genlab.config import Params, with_overrides
 from genlab.data import Splits, make_splits
 from genlab.diagnosis import diagnose, known_baseline, tag_run
@@ -68,13 +66,6 @@ def splits_hash(splits: Splits) -> str:
         for arr in splits.split(name):
             h.update(arr.tobytes())
     return h.hexdigest()
-
-
-def set_threads(n: int) -> None:
-    """Tiny models run fastest on one thread: intra-op threads cost more than they save, and
-    under load a spinning second thread can make a step 10x slower. 0 keeps torch's default."""
-    if n > 0:
-        torch.set_num_threads(n)
 
 
 @contextlib.contextmanager

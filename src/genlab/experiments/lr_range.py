@@ -30,7 +30,6 @@ from genlab.experiments.gd_base import (
     StudyRuns,
     final_row,
     quiet_progress,
-    set_threads,
     splits_hash,
     study_params,
     study_splits,
@@ -38,7 +37,7 @@ from genlab.experiments.gd_base import (
 from genlab.outputs import write_csv, write_json
 from genlab.plotting import plt, save_figure
 from genlab.progress import Progress
-from genlab.training import FitResult, accelerator, build_module, fit
+from genlab.training import FitResult, accelerator, build_module, fit, use_threads
 
 STAGE = "lr_range"
 FINAL_KEYS = ("train/loss", "val/loss", "test/loss", "train/acc", "val/acc", "test/acc", "gap/loss")
@@ -249,7 +248,7 @@ def run_study(params: Params, track: bool = True) -> StudyResult:
     from genlab.experiments.batch_size_finder import max_batch_size
 
     cfg = params.lr_range
-    set_threads(cfg.torch_threads)
+    use_threads(cfg.torch_threads)
     base = base_params(params)
     splits = study_splits(base)
     check_batch_sizes(cfg.batch_sizes, len(splits.x_train))

@@ -25,7 +25,6 @@ from genlab.data.datamodule import InMemoryBatches, to_tensors
 from genlab.experiments.gd_base import (
     StudyRuns,
     final_row,
-    set_threads,
     splits_hash,
     study_params,
     study_splits,
@@ -33,7 +32,7 @@ from genlab.experiments.gd_base import (
 from genlab.outputs import write_csv, write_json
 from genlab.plotting import plt, save_figure
 from genlab.progress import Progress
-from genlab.training import FitResult, build_module, fit
+from genlab.training import FitResult, build_module, fit, use_threads
 
 STAGE = "optimizers"
 FINAL_KEYS = ("train/loss", "val/loss", "test/loss", "train/acc", "val/acc", "test/acc", "gap/loss")
@@ -256,7 +255,7 @@ def lecture_claims(summaries: dict[str, dict[str, object]]) -> dict[str, object]
 def run_study(params: Params, track: bool = True) -> StudyResult:
     """Train every variant (one MLflow child run each under one parent run)."""
     cfg = params.optimizers
-    set_threads(cfg.torch_threads)
+    use_threads(cfg.torch_threads)
     base = base_params(params)
     splits = study_splits(base)
     variants = build_variants(params, splits)
