@@ -3,7 +3,8 @@
 Run: `dvc repro polyfit`, or `dvc exp run -S polyfit.gd.max_epochs=1000` to give GD more time.
 Reads: params `seed`, `data.poly`, `polyfit`, `train.eval_batch_size`, `tracking`.
 Writes: results/polyfit.json (val-selected degree and losses per method), plots/polyfit/
-(ls.csv and gd.csv: train/val/test loss per degree; errors.png; curves.png); MLflow experiment
+(ls.csv and gd.csv: train/val/test loss per degree; errors.png; curves.png), `to_judge` (what
+the `diagnosis` stage labels); MLflow experiment
 `genlab/polyfit`: one parent run, one child per degree, figures on the parent.
 """
 
@@ -13,6 +14,7 @@ from genlab.cli import run_stage
 from genlab.config import load_params
 from genlab.experiments.polyfit import (
     METHODS,
+    models_to_judge,
     plot_curves,
     plot_errors,
     run_polyfit,
@@ -37,11 +39,12 @@ def main() -> None:
     ]
     for method in METHODS:
         write_csv(PLOTS / f"{method}.csv", result.rows(method))
-    run_id = None
+    run_id, children = None, {}
     try:
-        run_id = track(params, result, figures, metrics)
+        run_id, children = track(params, result, figures, metrics)
     finally:  # the numbers are computed: a tracking server lost meanwhile must not lose them
-        write_json(RESULTS, metrics | {"mlflow_run_id": run_id})
+        judge = models_to_judge(result, children)
+        write_json(RESULTS, metrics | {"mlflow_run_id": run_id, "to_judge": judge})
     ls, gd = metrics["ls"], metrics["gd"]
     top = max(cfg.curve_degrees)
     print(

@@ -1,9 +1,10 @@
 """Stage `regularization`: what each regularizer does to training and test error.
 
 Run: `dvc repro regularization`; then open results/regularization.json (or the report).
-Reads: params `seed`, `model`, `train`, `regularization`, `diagnosis`, `tracking`; data/prepared.
+Reads: params `seed`, `model`, `train`, `regularization`, `tracking`; data/prepared.
 Writes: results/regularization.json (per variant: final train/val/test loss and accuracy, gap,
-epochs to the best val/loss, near-zero weights, diagnosis, the lecture claim's verdict),
+epochs to the best val/loss, near-zero weights, the lecture claim's verdict; `to_judge`: what
+the `diagnosis` stage labels),
 plots/regularization/ (summary.csv table, curves.csv, curves.png, summary.png); MLflow
 experiment `genlab/regularization`: one parent run, one child run per variant.
 """
@@ -56,6 +57,7 @@ def main() -> None:
                 "n_train": study.n_train,
                 "variants": variants,
                 "epochs_to_train_loss": epochs_claim(rows, target),
+                "to_judge": study.to_judge(),
             },
         )
     except BaseException:
@@ -69,8 +71,8 @@ def main() -> None:
     holds = sum(r["claim_loss"] == "holds" for r in rows)
     print(
         f"regularization: {len(rows)} variants on {study.n_train} training samples; none: "
-        f"train/loss {none['train/loss']:.3f}, test/loss {none['test/loss']:.3f} "
-        f"({none['diagnosis']}); best test/loss {best['test/loss']:.3f} ({best['variant']}); "
+        f"train/loss {none['train/loss']:.3f}, test/loss {none['test/loss']:.3f}; "
+        f"best test/loss {best['test/loss']:.3f} ({best['variant']}); "
         f"claim holds (loss) for {holds}/{len(rows) - 1} (MLflow run {study.parent_run_id})"
     )
 

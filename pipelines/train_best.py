@@ -2,11 +2,12 @@
 
 Run: `dvc repro train_best` (runs `tune` first when the study is stale).
 Reads: best_params.yaml (from tune); params `seed`, `data`, `model`, `train`, `tracking`,
-`diagnosis`, `tune.torch_threads`, `tune.train_best`.
-Writes: tuned/model.ckpt (the epoch with the best val/loss), metrics/train_best.json (train/val/
-test loss and accuracy, gap, diagnosis, the study's value for comparison), plots/train_best/
-(per-epoch history, learning curve); an MLflow run in genlab/train_best tagged with the study,
-the trial and the diagnosis.
+`tune.torch_threads`, `tune.train_best`.
+Writes: tuned/model.ckpt (the epoch with the best val/loss), metrics/train_best.json (test loss
+and accuracy, gap), results/train_best.json (train/val/test loss and accuracy, gap, the study's
+value for comparison, `to_judge`: what the `diagnosis` stage labels), plots/train_best/
+(per-epoch history, learning curve); an MLflow run in genlab/train_best tagged with the study
+and the trial.
 """
 
 from pathlib import Path
@@ -16,11 +17,11 @@ import yaml
 from genlab.cli import TrackingGuard, run_stage
 from genlab.config import load_params
 from genlab.data import make_splits
-from genlab.diagnosis import diagnose, known_baseline, tag_run
 from genlab.distributed import is_primary
 from genlab.evaluation import evaluate_splits
 from genlab.experiments.tuning import data_hash, retrain_params
 from genlab.headline import tuned_model, write_results
+from genlab.judged import judged, known_baseline, to_judge
 from genlab.outputs import reproducible_history, write_csv
 from genlab.plotting import learning_curves
 from genlab.tracking import (
@@ -91,22 +92,20 @@ def main() -> None:
         for key, value in metrics.items()
         if isinstance(value, float) and "/" in key and not key.startswith("study/")
     }
-    baseline, source = known_baseline(splits.info)
-    diagnosis = diagnose(metrics, baseline, params.diagnosis, source)
-    metrics.update(diagnosis.as_metrics())
+    mlflow, run_id = logger.experiment, logger.run_id
+    # labelled by the `diagnosis` stage: a threshold change retrains nothing
+    metrics["to_judge"] = to_judge([judged("tuned", metrics, run_id)], known_baseline(splits.info))
     # Local outputs first: a tracking server lost during or after the fit costs the run's
     # last metrics and tags, not the trained model and its numbers.
     write_results(METRICS, metrics, tuned_model(metrics))
     write_csv(PLOTS / "history.csv", reproducible_history(result.history))
     fig = learning_curves(result.history, PLOTS / "learning_curve.png", title=f"{name} (tuned)")
     guard.check()
-    mlflow, run_id = logger.experiment, logger.run_id
     for key, value in finals.items():
         mlflow.log_metric(run_id, key, value)
     if result.status != "ok":
         mlflow.set_tag(run_id, "genlab.diverged_reason", result.reason)
     mlflow.set_tag(run_id, "genlab.status", result.status)
-    tag_run(mlflow, run_id, diagnosis)
     mlflow.log_artifact(run_id, str(fig))
     mlflow.log_artifact(run_id, str(BEST))
     mlflow.set_terminated(run_id, "FINISHED" if result.status == "ok" else "FAILED")
@@ -115,8 +114,8 @@ def main() -> None:
     )
     print(
         f"train_best: {name} (study {best.get('study')}, trial {best.get('trial')}): "
-        f"{result.status} after {result.epochs_run} epochs; {scores or result.reason}; "
-        f"diagnosis {diagnosis.label} (MLflow run {run_id})"
+        f"{result.status} after {result.epochs_run} epochs; {scores or result.reason} "
+        f"(MLflow run {run_id})"
     )
 
 

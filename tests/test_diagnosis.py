@@ -148,3 +148,43 @@ def test_bad_diagnosis_params_name_key_value_and_choices(raw_params):
     msg = str(err.value)
     assert "diagnosis.classification.gap_measure = 'acc'" in msg and "'error'" in msg
     assert "diagnosis.regression.overfit_gap = -1" in msg and "greater than 0" in msg
+
+
+# ------------------------------------------------ labels from stored numbers (`diagnosis` stage)
+def test_a_study_stores_what_the_rule_reads_and_labels_come_back_from_it():
+    from genlab.diagnosis import judge, tags_for
+    from genlab.judged import judged, to_judge
+
+    stored = to_judge(
+        [
+            judged("wide", {**clf(1.0, 0.6), "val/acc": 0.61, "epochs": 9}, "run-a"),
+            judged("tiny", {**clf(0.5, 0.48), "status": "ok"}, ""),
+            judged("lost", {"status": "diverged", "reason": "loss became nan"}, "run-c"),
+        ],
+        (None, ""),
+    )
+    models = stored["models"]
+    assert "val/acc" not in models[0] and "epochs" not in models[0]  # only what the rule reads
+    assert models[1]["run_id"] is None and models[0]["tag"] == TAG
+    labels = {m["model"]: d for m, d in judge(stored, CFG)}
+    assert labels["wide"].label == "overfit" and labels["tiny"].label == "underfit"
+    assert labels["lost"].label == "diverged" and "became nan" in labels["lost"].reasoning
+    # a threshold change relabels the same stored numbers: nothing is retrained
+    loose = CFG.model_copy(
+        update={"classification": CFG.classification.model_copy(update={"overfit_gap": 0.5})}
+    )
+    assert {m["model"]: d.label for m, d in judge(stored, loose)}["wide"] == "good_fit"
+    assert tags_for(labels["wide"], "genlab.diagnosis_ls") == {
+        "genlab.diagnosis_ls": "overfit",
+        "genlab.diagnosis_ls_reason": labels["wide"].reasoning,
+    }
+
+
+def test_the_recorded_floor_is_the_baseline_of_every_stored_model():
+    from genlab.diagnosis import judge
+    from genlab.judged import judged, to_judge
+
+    stored = to_judge([judged("m", clf(0.75, 0.72))], (0.2, "Bayes error"))
+    (_, d), = judge(stored, CFG)
+    assert d.baseline_error == 0.2 and d.baseline_source == "Bayes error"
+    assert d.label == "good_fit"  # train error 0.25 ≤ 0.2 + 0.1, gap 0.03

@@ -218,4 +218,6 @@ def test_mlflow_parent_with_fit_and_one_child_per_training(repo):
         lr = float(r.data.params["train.optimizer.lr"])
         assert r.info.run_name == f"{r.data.tags['genlab.variant']}-lr{lr:.3g}"
         assert len(client.get_metric_history(r.info.run_id, "val/loss")) == 2
-        assert r.data.tags["genlab.diagnosis"] in ("underfit", "overfit", "good_fit", "diverged")
+    # each training is stored for the `diagnosis` stage with its run, which it labels later
+    judged = {j["model"]: j["run_id"] for j in m["to_judge"]["models"]}
+    assert judged == {r.data.tags["genlab.variant"]: r.info.run_id for r in children}

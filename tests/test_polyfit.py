@@ -151,9 +151,19 @@ def test_mlflow_parent_with_one_child_per_degree(repo):
     assert child.info.run_name.startswith("degree4-")  # what differs first: MLflow cuts names
     assert all(k.startswith(("polyfit.", "data.poly.")) for k in parents[0].data.params)
     assert child.data.tags["mlflow.parentRunId"] == m["mlflow_run_id"]
-    # degree 1 cannot follow sin(pi x): its training error is far above the noise floor
-    assert children["degree1"].data.tags["genlab.diagnosis_ls"] == "underfit"
-    assert "genlab.diagnosis" in child.data.tags
+    # both fits of a degree are stored for the `diagnosis` stage, with the degree's run; degree
+    # 1 cannot follow sin(pi x): its training error is far above the noise floor (σ² baseline)
+    from genlab.config import load_params
+    from genlab.diagnosis import judge
+
+    labels = {
+        model["model"]: (model["run_id"], model["tag"], d.label, d.baseline_source)
+        for model, d in judge(m["to_judge"], load_params(repo / "params.yaml").diagnosis)
+    }
+    one = children["degree1"].info.run_id
+    assert labels["degree1-ls"] == (one, "genlab.diagnosis_ls", "underfit", "noise variance")
+    assert labels["degree1-gd"][:2] == (one, "genlab.diagnosis")
+    assert len(labels) == 2 * len(children)
     curve = client.get_metric_history(child.info.run_id, "train/loss")
     assert [c.step for c in curve] == list(range(15))  # per epoch, GD through Lightning
     assert {"ls/test/loss", "gd/test/loss", "gd/effective_params"} <= set(child.data.metrics)

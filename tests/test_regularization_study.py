@@ -13,7 +13,6 @@ import pytest
 from genlab.config import ConfigError, parse_params
 from genlab.data import make_splits
 from genlab.data.splits import Splits
-from genlab.diagnosis import LABELS, Diagnosis
 from genlab.experiments.regularization import (
     VariantPlan,
     VariantResult,
@@ -146,7 +145,7 @@ def _result(name: str, train_loss, test_loss, train_acc, test_acc, best_epoch=4)
         "gap/loss": test_loss - train_loss,
     }
     plan = VariantPlan(name, [] if name == "none" else [name], None, name)  # type: ignore[arg-type]
-    return VariantResult(plan, "ok", [], final, 9, best_epoch, 10, 0.0, Diagnosis("overfit", "r"))
+    return VariantResult(plan, "ok", [], final, 9, best_epoch, 10, 0.0)
 
 
 def test_summary_compares_every_variant_with_none():
@@ -174,10 +173,12 @@ def test_a_diverging_variant_is_recorded_and_the_study_goes_on(raw_params, capsy
     params = parse_params(raw_params)
     study = run_study(params, make_splits(params.data, params.seed), track=False)
     rows = {r["variant"]: r for r in summary_rows(study.results)}
-    assert rows["l2"]["status"] == "diverged" and rows["l2"]["diagnosis"] == "diverged"
-    assert "became" in rows["l2"]["diagnosis_reason"] and rows["l2"]["claim_loss"] == "n/a"
+    assert rows["l2"]["status"] == "diverged" and rows["l2"]["claim_loss"] == "n/a"
     assert rows["none"]["status"] == rows["dropout"]["status"] == "ok"
-    assert rows["none"]["diagnosis"] in ("underfit", "overfit", "good_fit")
+    judged = {m["model"]: m for m in study.to_judge()["models"]}  # for the `diagnosis` stage
+    assert judged["l2"]["status"] == "diverged" and "became" in judged["l2"]["reason"]
+    assert judged["none"]["run_id"] is None and judged["none"]["tag"] == "genlab.diagnosis"
+    assert judged["none"]["test/acc"] == rows["none"]["test/acc"]
     assert study.n_train == 80 and study.parent_run_id is None
     lines = [x for x in capsys.readouterr().out.splitlines() if x.startswith("regularization: ")]
     assert [x.split(" done in ")[0] for x in lines] == [
@@ -225,11 +226,10 @@ def test_metrics_table_and_figures(repo):
         "combined",
     ]
     for name, v in variants.items():
-        assert v["status"] == "ok" and v["diagnosis"] in LABELS, name
+        assert v["status"] == "ok" and "diagnosis" not in v, name  # the `diagnosis` stage's
         assert v["gap/loss"] == pytest.approx(v["test/loss"] - v["train/loss"])
         assert 1 <= v["epochs_to_best"] <= v["epochs_run"] <= 4
         assert 0.0 <= v["near_zero"] <= 1.0
-        assert f"→ {v['diagnosis']}" in v["diagnosis_reason"]
     assert variants["none"]["epochs_run"] == 4 and variants["none"]["reported_epoch"] == 3
     es = variants["early_stopping"]  # reports the best-val epoch it would restore
     assert es["reported_epoch"] == es["epochs_to_best"] - 1
@@ -261,7 +261,7 @@ def test_mlflow_parent_and_one_child_per_variant(repo):
         name = child.data.tags["genlab.variant"]
         assert child.info.status == "FINISHED"
         assert child.data.tags["genlab.stage"] == "regularization"
-        assert child.data.tags["genlab.diagnosis"] == metrics[name]["diagnosis"]
+        assert "genlab.diagnosis" not in child.data.tags  # set by the `diagnosis` stage
         assert child.data.params["variant"] == name and child.info.run_name == name
         note = child.data.tags["mlflow.note.content"]  # what it adds, then what final/* means
         assert note.startswith(child.data.params["regularizers"]) and "`final/*`" in note
@@ -273,10 +273,10 @@ def test_mlflow_parent_and_one_child_per_variant(repo):
     assert by_name["weight_decay"].data.params["train.optimizer.name"] == "adamw"
     assert by_name["augmentation"].data.params["augmentation.kind"] == "signal"
     assert float(by_name["l1"].data.params["train.regularization.l1"]) > 0
-    found = client.search_runs(
-        [exp.experiment_id], f"tags.`genlab.diagnosis` = '{metrics['none']['diagnosis']}'"
-    )
-    assert by_name["none"].info.run_id in {r.info.run_id for r in found}
+    judged = json.loads((repo / "results/regularization.json").read_text())["to_judge"]
+    assert {m["model"]: m["run_id"] for m in judged["models"]} == {
+        n: c.info.run_id for n, c in by_name.items()
+    }
 
 
 @pytest.mark.slow

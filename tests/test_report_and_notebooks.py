@@ -136,6 +136,7 @@ def test_dvc_metrics_and_exp_show_fit_a_200_column_terminal(repo):
         ["dvc", "exp", "show", "--only-changed", "--no-pager", "--drop", deps], repo, env=env
     ).stdout
     assert "test/loss" in exp and "tuned.test/loss" in exp and "…" not in exp, exp
+    assert "tuned.diagnosis" in exp, exp
     assert max(map(len, exp.splitlines())) <= 200, exp
 
 
@@ -156,6 +157,8 @@ ONLY_WHAT_A_CHANGE_TOUCHES = [
     ("tune.n_trials", 5, {"tune"}),
     ("tune.train_best.max_epochs", 2, {"train_best"}),
     ("biasvar.draws", 13, {"biasvar"}),
+    # labels come from stored numbers: no study retrains for a threshold
+    ("diagnosis.classification.overfit_gap", 0.2, {"evaluate", "diagnosis"}),
 ]
 
 
@@ -174,5 +177,49 @@ def test_a_single_key_change_reruns_only_the_stages_it_touches(repo):
             status = json.loads(sh(["dvc", "status", "--json"], repo).stdout or "{}")
             assert "check_params" in status, key
             assert set(status) - {"check_params"} == expected, (key, status)
+    finally:
+        (repo / "params.yaml").write_text(text)
+
+
+def test_every_study_model_is_labelled_from_stored_numbers_and_tagged(repo):
+    from mlflow.tracking import MlflowClient
+
+    from genlab.diagnosis import LABELS
+
+    result = json.loads((repo / "results/diagnosis.json").read_text())["stages"]
+    assert set(result) == {"train_best", "regularization", "optimizers", "lr_range", "polyfit"}
+    assert len(result["regularization"]) == 12 and len(result["optimizers"]) == 5
+    client = MlflowClient(f"sqlite:///{repo / 'mlflow.db'}")
+    for stage, rows in result.items():
+        stored = json.loads((repo / f"results/{stage}.json").read_text())["to_judge"]["models"]
+        assert [r["model"] for r in rows] == [m["model"] for m in stored], stage
+        for row, model in zip(rows, stored, strict=True):
+            assert row["label"] in LABELS and f"→ {row['label']}" in row["reasoning"]
+            run = client.get_run(model["run_id"])  # every tracked model carries its label
+            assert run.data.tags[model["tag"]] == row["label"], (stage, row["model"])
+            assert run.data.tags[model["tag"] + "_reason"] == row["reasoning"]
+    headline = json.loads((repo / "metrics/diagnosis.json").read_text())
+    assert headline == {"tuned": {"diagnosis": result["train_best"][0]["label"]}}
+    counts = json.loads((repo / "results/diagnosis.json").read_text())["counts"]
+    assert sum(counts.values()) == sum(map(len, result.values()))
+    assert "Diagnosis of every trained model" in (repo / "report/index.html").read_text()
+
+
+def test_a_threshold_change_relabels_without_retraining(repo):
+    """Last in this module: it reruns the labelling stages, then puts params back."""
+    text = (repo / "params.yaml").read_text()
+    before = json.loads((repo / "results/diagnosis.json").read_text())["stages"]
+    raw = yaml.safe_load(text)
+    raw["diagnosis"]["classification"]["overfit_gap"] = 1.0  # nothing can be overfit
+    (repo / "params.yaml").write_text(yaml.safe_dump(raw, sort_keys=False))
+    try:
+        out = sh(["dvc", "repro"], repo).stdout
+        ran = {line.split("'")[1] for line in out.splitlines() if line.startswith("Running stage")}
+        assert ran == {"check_params", "evaluate", "diagnosis", "report"}, out
+        after = json.loads((repo / "results/diagnosis.json").read_text())["stages"]
+        labels = [r["label"] for rows in after.values() for r in rows if r["measure"] == "error"]
+        assert labels and "overfit" not in labels
+        was = [r["label"] for rows in before.values() for r in rows if r["measure"] == "error"]
+        assert len(was) == len(labels)
     finally:
         (repo / "params.yaml").write_text(text)

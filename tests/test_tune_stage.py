@@ -111,14 +111,16 @@ def test_train_best_replays_the_best_trial_and_reports_test(repo):
         assert isinstance(metrics[key], float)
     # same config, seed and epochs as the winning trial: the same validation loss
     assert metrics["val/loss"] == pytest.approx(best["value"], rel=1e-4)
-    assert metrics["diagnosis"] in ("underfit", "overfit", "good_fit")
+    judged = metrics["to_judge"]["models"]  # labelled by the `diagnosis` stage
+    assert [j["model"] for j in judged] == ["tuned"]
+    assert judged[0]["test/acc"] == metrics["test/acc"]
     assert (repo / "tuned/model.ckpt").is_file()
     client, runs = mlflow_runs(repo, "genlab/train_best")
     assert len(runs) == 1
     run = runs[0]
     assert run.data.tags["optuna.study"] == best["study"]
     assert run.data.tags["optuna.best_trial"] == str(best["trial"])
-    assert run.data.tags["genlab.diagnosis"] == metrics["diagnosis"]
+    assert judged[0]["run_id"] == run.info.run_id
     assert run.data.metrics["final/test/loss"] == pytest.approx(metrics["test/loss"])
     assert run.data.params["train.optimizer.lr"] == str(best["overrides"]["train.optimizer.lr"])
 

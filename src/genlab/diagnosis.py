@@ -16,6 +16,11 @@ The rule:
 4. **good_fit** — neither.
 A run with no finite numbers is **diverged**.
 
+Labels are recomputed from stored numbers, never by retraining: each study records, per trained
+model, the few numbers the rule reads (`genlab.judged`: `to_judge` in results/<stage>.json), and
+the cheap `diagnosis` stage labels them all and tags their MLflow runs. A threshold change then
+reruns that stage only.
+
 Errors: classification uses 1 − accuracy; regression the MSE. The baseline is the Bayes error
 (data `gaussians`) or the noise variance σ² (data `poly`) when the data records one, otherwise
 the per-task `baseline_error` in params (0 by default: a model could fit the data perfectly).
@@ -28,9 +33,10 @@ from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 
 from genlab.config.diagnosis import DiagnosisConfig
+from genlab.judged import TAG, known_baseline  # noqa: F401 - known_baseline: evaluate, tests
 
 LABELS = ("underfit", "overfit", "good_fit", "diverged")
-TAG, REASON_TAG = "genlab.diagnosis", "genlab.diagnosis_reason"
+REASON_TAG = f"{TAG}_reason"
 _MAX_TAG_CHARS = 5000  # MLflow's tag value limit is at least this on every backend
 
 
@@ -58,15 +64,6 @@ class Diagnosis:
 
     def as_dict(self) -> dict[str, object]:
         return asdict(self)
-
-
-def known_baseline(info: Mapping) -> tuple[float | None, str]:
-    """The data's own error floor from `Splits.info` / meta.json: Bayes error or noise σ²."""
-    if info.get("bayes_error") is not None:
-        return float(info["bayes_error"]), "Bayes error"
-    if info.get("irreducible_error") is not None:
-        return float(info["irreducible_error"]), "noise variance"
-    return None, ""
 
 
 def _finite(*values: float | None) -> bool:
@@ -198,3 +195,15 @@ def tag_run(client, run_id: str, diagnosis: Diagnosis) -> None:
     """
     for key, value in diagnosis.as_tags().items():
         client.set_tag(run_id, key, value)
+
+
+def judge(block: Mapping, cfg: DiagnosisConfig) -> list[tuple[dict, Diagnosis]]:
+    """Label every model of a `to_judge` block under the thresholds `cfg`."""
+    base, source = block.get("baseline_error"), str(block.get("baseline_source") or "")
+    return [(m, diagnose(m, base, cfg, source)) for m in block.get("models", [])]
+
+
+def tags_for(diagnosis: Diagnosis, tag: str = TAG) -> dict[str, str]:
+    """The run tags of one label: `tag` and `<tag>_reason` (`genlab.diagnosis_ls` for polyfit's
+    least-squares fit, which shares its degree's run with the gradient-descent fit)."""
+    return {tag: diagnosis.label, f"{tag}_reason": diagnosis.reasoning[:_MAX_TAG_CHARS]}

@@ -42,7 +42,7 @@ def main_model(results: Mapping) -> dict:
 
 def tuned_model(results: Mapping) -> dict:
     """train_best: the same numbers for the study's winner, under `tuned.` (own column names;
-    no status: a diverged run's diagnosis says `diverged`)."""
+    its label is `tuned.diagnosis` in metrics/diagnosis.json, `diverged` for a diverged run)."""
     return {"tuned": {k: results[k] for k in MAIN_KEYS[1:] if k in results}}
 
 

@@ -18,8 +18,8 @@ def _error_name(rows: list[dict]) -> tuple[str, str]:
 def regularization_curves(results, path: str | Path) -> Path:
     """One panel per variant: train and test loss per epoch, the unregularized run in grey.
 
-    The marker is the reported epoch (last, or best-val for early stopping); the title carries
-    the diagnosis. A log axis shows the training loss heading to zero.
+    The marker is the reported epoch (last, or best-val for early stopping). A log axis shows
+    the training loss heading to zero.
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -42,7 +42,7 @@ def regularization_curves(results, path: str | Path) -> Path:
             ax.plot(
                 [r.reported_epoch] * 2, [r.final["train/loss"], r.final["test/loss"]], "ko", ms=3
             )
-        ax.set_title(f"{r.plan.name}: {r.diagnosis.label}", fontsize=10)
+        ax.set_title(r.plan.name, fontsize=10)
         ax.set_yscale("log")
         ax.grid(alpha=0.3)
     for ax in axes.flat[n:]:
@@ -74,10 +74,10 @@ def regularization_summary(rows: list[dict], path: str | Path) -> Path:
     fig, ax = plt.subplots(figsize=(7, 0.45 * len(rows) + 1.2))
     ax.barh([i - 0.2 for i in y], train, height=0.4, color="C0", label=f"train {label}")
     ax.barh([i + 0.2 for i in y], test, height=0.4, color="C3", label=f"test {label}")
-    ax.set_yticks(list(y), [f"{n} ({r['diagnosis']})" for n, r in zip(names, rows, strict=True)])
+    ax.set_yticks(list(y), names)
     ax.invert_yaxis()
     ax.set_xlabel(label)
     ax.grid(axis="x", alpha=0.3)
     ax.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.12), ncol=2)
-    ax.set_title("Final train vs test per variant (diagnosis in brackets)")
+    ax.set_title("Final train vs test per variant")
     return save_figure(fig, path, dpi=100)

@@ -240,6 +240,25 @@ def train_best_text(m: dict) -> str:
     )
 
 
+def diagnosis_text(m: dict) -> str:
+    """Labels per study, from the `diagnosis` stage (recomputed from stored numbers)."""
+    stages = m.get("stages", {})
+    tuned = (stages.get("train_best") or [{}])[0]
+    parts = []
+    for stage, rows in stages.items():
+        counts: dict[str, int] = {}
+        for r in rows:
+            counts[r["label"]] = counts.get(r["label"], 0) + 1
+        parts.append(f"{stage}: " + ", ".join(f"{n} {k}" for k, n in counts.items()))
+    return (
+        "Every model a study trained, labelled by one rule from its stored final numbers "
+        "(a threshold change relabels them without retraining): "
+        + "; ".join(parts)
+        + f". The tuned model is <b>{tuned.get('label', 'n/a')}</b> "
+        f"({tuned.get('reasoning', '')}). The main model's label is in its own section."
+    )
+
+
 SECTIONS: list[Section] = [
     Section(
         "Loss functions: worked examples",
@@ -319,5 +338,13 @@ SECTIONS: list[Section] = [
         "results/train_best.json",
         ["plots/train_best/learning_curve.png"],
         train_best_text,
+    ),
+    Section(
+        "Diagnosis of every trained model",
+        "diagnosis",
+        "results/diagnosis.json",
+        [],
+        diagnosis_text,
+        tables=["plots/diagnosis/labels.csv"],
     ),
 ]

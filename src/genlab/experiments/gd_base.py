@@ -18,7 +18,7 @@ from collections.abc import Iterator, Sequence
 
 from genlab.config import Params, with_overrides
 from genlab.data import Splits, make_splits
-from genlab.diagnosis import diagnose, known_baseline, tag_run
+from genlab.judged import judged, known_baseline, to_judge
 from genlab.tracking import (
     attach_logger,
     client,
@@ -92,11 +92,8 @@ def quiet_progress(marker: str) -> Iterator[None]:
 class StudyRuns:
     """One MLflow parent run per stage execution, one child per variant, same metric names."""
 
-    def __init__(
-        self, params: Params, stage: str, name: str, data_hash: str, data_info: dict | None = None
-    ) -> None:
+    def __init__(self, params: Params, stage: str, name: str, data_hash: str) -> None:
         self.params, self.stage, self.data_hash = params, stage, data_hash
-        self.baseline = known_baseline(data_info or {})  # the data's error floor, if known
         self.mlflow = client(params)
         tags = run_tags(params, stage, data_hash, curves=False)  # the children hold the curves
         self.parent = start_run(params, stage, name, tags)
@@ -141,14 +138,7 @@ class StudyRuns:
         self.mlflow.set_tag(run_id, "genlab.status", result.status)
         if result.status != "ok":
             self.mlflow.set_tag(run_id, "genlab.diverged_reason", result.reason)
-        # every trained model carries its diagnosis, judged on its last epoch's numbers
-        row = {**final_row(result.history), "status": result.status, "reason": result.reason}
-        tag_run(self.mlflow, run_id, diagnose(row, *self.baseline_args()))
         self.mlflow.set_terminated(run_id, "FINISHED" if result.status == "ok" else "FAILED")
-
-    def baseline_args(self) -> tuple:
-        value, source = self.baseline
-        return value, self.params.diagnosis, source
 
     def finish(self, artifacts: Sequence[str], metrics: dict[str, float]) -> None:
         from mlflow.entities import Metric
@@ -171,3 +161,13 @@ class StudyRuns:
 def final_row(history: list[dict[str, float]]) -> dict[str, float]:
     """The last epoch's metrics (the same epoch budget for every variant: no selection)."""
     return dict(history[-1]) if history else {}
+
+
+def fits_to_judge(fits: Sequence[tuple[str, FitResult, str]], splits: Splits) -> dict:
+    """The `to_judge` block of a study's results: each (name, fit, MLflow run id) judged on
+    its last epoch's numbers against the data's error floor (labelled by the `diagnosis` stage)."""
+    models = [
+        judged(name, {**final_row(r.history), "status": r.status, "reason": r.reason}, run_id)
+        for name, r, run_id in fits
+    ]
+    return to_judge(models, known_baseline(splits.info))

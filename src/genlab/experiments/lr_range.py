@@ -29,6 +29,7 @@ from genlab.data.datamodule import SplitsDataModule
 from genlab.experiments.gd_base import (
     StudyRuns,
     final_row,
+    fits_to_judge,
     quiet_progress,
     splits_hash,
     study_params,
@@ -256,7 +257,7 @@ def run_study(params: Params, track: bool = True) -> StudyResult:
     if track:
         hidden = "x".join(map(str, cfg.hidden))
         name = f"{cfg.optimizer}-{cfg.dataset}-mlp{hidden}-s{params.seed}"  # stage: experiment
-        runs = StudyRuns(params, STAGE, name, splits_hash(splits), splits.info)
+        runs = StudyRuns(params, STAGE, name, splits_hash(splits))
     try:
         pairs = [(b, s) for b in cfg.batch_sizes for s in cfg.seeds]
         progress = Progress(f"{STAGE} range tests", len(pairs))
@@ -403,6 +404,10 @@ def metrics(study: StudyResult) -> dict[str, object]:
         "training": training,
         "answer": answer(study.scaling, study.trainings),
         "max_batch_size": study.max_batch_size,
+        "to_judge": fits_to_judge(
+            [(f"bs{t.batch_size}-{t.kind}", t.result, t.run_id) for t in study.trainings],
+            study.splits,
+        ),
     }
 
 

@@ -25,6 +25,7 @@ from genlab.data.datamodule import InMemoryBatches, to_tensors
 from genlab.experiments.gd_base import (
     StudyRuns,
     final_row,
+    fits_to_judge,
     splits_hash,
     study_params,
     study_splits,
@@ -263,7 +264,7 @@ def run_study(params: Params, track: bool = True) -> StudyResult:
     if track:
         hidden = "x".join(map(str, cfg.hidden))  # the stage is the experiment: not repeated
         name = f"{cfg.dataset}-mlp{hidden}-bs{cfg.batch_size}-s{params.seed}"
-        runs = StudyRuns(params, STAGE, name, splits_hash(splits), splits.info)
+        runs = StudyRuns(params, STAGE, name, splits_hash(splits))
     outcomes = []
     noise: dict[int, float] = {}
     progress = Progress(STAGE, len(variants))
@@ -341,6 +342,9 @@ def metrics(study: StudyResult) -> dict[str, object]:
             for o in study.outcomes
         },
         "claims": study.claims,
+        "to_judge": fits_to_judge(
+            [(o.variant.name, o.result, o.run_id) for o in study.outcomes], study.splits
+        ),
     }
 
 

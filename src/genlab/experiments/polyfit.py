@@ -35,9 +35,9 @@ from genlab.config import Params, with_overrides
 from genlab.data import make_splits
 from genlab.data.poly import true_function
 from genlab.data.splits import SPLIT_NAMES, Splits
-from genlab.diagnosis import diagnose, known_baseline, tag_run
 from genlab.evaluation import evaluate_splits
 from genlab.experiments.ensembles import legendre_design
+from genlab.judged import TAG, judged, known_baseline, to_judge
 from genlab.plotting import plt, save_figure
 from genlab.progress import Progress
 from genlab.tracking import client, run_params, run_tags, start_run
@@ -300,14 +300,28 @@ def log_run(
         metrics, plist = metrics[1000:], plist[100:]
 
 
-def track(params: Params, result: PolyfitResult, figures: list[Path], metrics: dict) -> str:
-    """One parent run for the stage, one child per degree (GD curves, both methods' losses)."""
+def models_to_judge(result: PolyfitResult, children: dict[int, str]) -> dict:
+    """Both trained models of each degree for the `diagnosis` stage (baseline: the noise
+    variance σ²). They share the degree's run: least squares labels go to `_ls` tags."""
+    models = []
+    for r in result.degrees:
+        run = children.get(r.degree)
+        models.append(judged(f"degree{r.degree}-gd", r.gd, run))
+        models.append(judged(f"degree{r.degree}-ls", {**r.ls, "status": "ok"}, run, f"{TAG}_ls"))
+    return to_judge(models, known_baseline(result.splits.info))
+
+
+def track(
+    params: Params, result: PolyfitResult, figures: list[Path], metrics: dict
+) -> tuple[str, dict[int, str]]:
+    """One parent run for the stage, one child per degree (GD curves, both methods' losses);
+    returns the parent's id and each degree's child run id."""
     mlflow = client(params)
     tags = run_tags(params, "polyfit", data_hash(result.splits))
     p = params.data.poly
     name = f"{p.function}-n{p.n_train}-sigma{p.noise_sigma:g}-s{params.seed}"
     parent = start_run(params, "polyfit", name, tags)
-    worst = "ok"
+    worst, children = "ok", {}
     keep = ("model.poly.degree", "train.optimizer.name", "train.optimizer.lr", "train.max_epochs")
     for r in result.degrees:
         status = r.gd["status"]
@@ -326,12 +340,7 @@ def track(params: Params, result: PolyfitResult, figures: list[Path], metrics: d
             params={k: gd_flat[k] for k in keep},
             history=r.history,
         )
-        # both trained models of this degree get a diagnosis (baseline: the noise variance σ²)
-        baseline, source = known_baseline(result.splits.info)
-        tag_run(mlflow, child, diagnose(r.gd, baseline, params.diagnosis, source))
-        ls = diagnose({**r.ls, "status": "ok"}, baseline, params.diagnosis, source)
-        mlflow.set_tag(child, "genlab.diagnosis_ls", ls.label)
-        mlflow.set_tag(child, "genlab.diagnosis_ls_reason", ls.reasoning[:5000])
+        children[r.degree] = child
         mlflow.set_terminated(child, "FINISHED" if status == "ok" else "FAILED")
         if status != "ok":
             worst = "diverged"
@@ -342,4 +351,4 @@ def track(params: Params, result: PolyfitResult, figures: list[Path], metrics: d
         mlflow.log_artifact(parent, str(path))
     mlflow.set_tag(parent, "genlab.status", worst)
     mlflow.set_terminated(parent)
-    return parent
+    return parent, children

@@ -22,7 +22,7 @@ from genlab.augmentation import Augmentation, augmentation_for
 from genlab.config import ConfigError, Params, with_overrides
 from genlab.config.regularization_study import RegularizationStudyConfig
 from genlab.data.splits import Splits
-from genlab.diagnosis import Diagnosis, diagnose, known_baseline, tag_run
+from genlab.judged import judged, known_baseline, to_judge
 from genlab.progress import Progress
 from genlab.regularization import fraction_near_zero
 
@@ -55,7 +55,6 @@ class VariantResult:
     best_epoch: int
     epochs_run: int
     near_zero: float
-    diagnosis: Diagnosis
     reason: str = ""  # why it diverged, when it did
     run_id: str = ""
 
@@ -246,7 +245,6 @@ def summary_rows(
             "epochs_run": r.epochs_run,
             "epochs_to_train_loss": epochs_to_train_loss(r.history, train_loss_target),
             "near_zero": r.near_zero,
-            "diagnosis": r.diagnosis.label,
         }
         deltas = {
             "loss": (
@@ -263,7 +261,6 @@ def summary_rows(
             row[f"d_test_{measure}"] = d_test
             verdict = claim_verdict(d_train, d_test)
             row[f"claim_{measure}"] = "baseline" if r.plan.name == "none" else verdict
-        row["diagnosis_reason"] = r.diagnosis.reasoning
         rows.append(row)
     return rows
 
@@ -336,7 +333,6 @@ class _Tracker:
         self.client.set_tag(run_id, "genlab.status", result.status)
         if result.status != "ok":
             self.client.set_tag(run_id, "genlab.diverged_reason", result.reason)
-        tag_run(self.client, run_id, result.diagnosis)
         self.client.set_terminated(run_id, "FINISHED" if result.status == "ok" else "FAILED")
 
     def fail(self, run_id: str | None) -> None:
@@ -345,22 +341,14 @@ class _Tracker:
                 self.client.set_terminated(rid, "FAILED")
 
 
-def run_variant(
-    plan: VariantPlan, splits: Splits, baseline: tuple[float | None, str], logger=None
-) -> VariantResult:
-    """Train one variant through `fit` and judge it."""
+def run_variant(plan: VariantPlan, splits: Splits, logger=None) -> VariantResult:
+    """Train one variant through `fit` (the `diagnosis` stage labels it later)."""
     from genlab.training import fit
 
     cfg = plan.params.regularization
     result = fit(plan.params, splits, logger=logger, train_transform=plan.augmentation)
     row = reported_row(result.history, result.best_epoch, plan.early_stopping)
     final = {k: v for k, v in row.items() if "/" in k}
-    diag = diagnose(
-        {**final, "status": result.status, "reason": result.reason},
-        baseline[0],
-        plan.params.diagnosis,
-        baseline[1],
-    )
     return VariantResult(
         plan=plan,
         status=result.status,
@@ -370,7 +358,6 @@ def run_variant(
         best_epoch=result.best_epoch,
         epochs_run=result.epochs_run,
         near_zero=fraction_near_zero(result.module.decayed, cfg.near_zero_tol),
-        diagnosis=diag,
         reason=result.reason,
     )
 
@@ -382,6 +369,15 @@ class Study:
     results: list[VariantResult]
     n_train: int
     parent_run_id: str | None = None
+    baseline: tuple[float | None, str] = (None, "")  # the data's error floor, if recorded
+
+    def to_judge(self) -> dict:
+        """Each variant's reported numbers and run, for the `diagnosis` stage."""
+        models = [
+            judged(r.plan.name, {**r.final, "status": r.status, "reason": r.reason}, r.run_id)
+            for r in self.results
+        ]
+        return to_judge(models, self.baseline)
 
 
 def run_study(params: Params, splits: Splits, data_hash: str = "", track: bool = True) -> Study:
@@ -392,9 +388,9 @@ def run_study(params: Params, splits: Splits, data_hash: str = "", track: bool =
     cfg = params.regularization
     plans = plan_variants(params, splits.info)
     data = subsample_train(splits, cfg.n_train, params.seed)
-    baseline = known_baseline(splits.info)
     tracker = _Tracker(params, data_hash) if track else None
-    study = Study([], len(data.x_train), tracker.parent if tracker else None)
+    parent = tracker.parent if tracker else None
+    study = Study([], len(data.x_train), parent, known_baseline(splits.info))
     child = None
     progress = Progress(STAGE, len(plans))
     try:
@@ -402,7 +398,7 @@ def run_study(params: Params, splits: Splits, data_hash: str = "", track: bool =
             logger = None
             if tracker is not None:
                 child, logger = tracker.start_child(plan)
-            res = run_variant(plan, data, baseline, logger)
+            res = run_variant(plan, data, logger)
             if tracker is not None:
                 res.run_id = child
                 tracker.finish_child(res)
