@@ -2,9 +2,9 @@
 
 Run: `dvc repro diagnosis` (also after `dvc exp run -S diagnosis.classification.overfit_gap=0.2`:
 only this stage reruns, no model is retrained).
-Reads: params `diagnosis`, `tracking`; the `to_judge` block of results/{train_best,regularization,
-optimizers,lr_range,polyfit}.json (each trained model's final numbers, its MLflow run, the data's
-error floor).
+Reads: params `diagnosis`, `tracking`; the `to_judge` block of results/{train_best,train_seeds,
+regularization,optimizers,lr_range,polyfit}.json (each trained model's final numbers, its MLflow
+run, the data's error floor).
 Writes: results/diagnosis.json (per stage: each model's label, reasoning and the numbers behind
 it; how many models got each label), metrics/diagnosis.json (`tuned.diagnosis`: the label of
 `train_best`'s model),
@@ -23,7 +23,7 @@ from genlab.diagnosis import LABELS, judge, tags_for
 from genlab.headline import write_results
 from genlab.outputs import write_csv
 
-STUDIES = ("train_best", "regularization", "optimizers", "lr_range", "polyfit")
+STUDIES = ("train_best", "train_seeds", "regularization", "optimizers", "lr_range", "polyfit")
 METRICS, TABLE = "metrics/diagnosis.json", "plots/diagnosis/labels.csv"
 
 

@@ -1,60 +1,116 @@
-"""Stage `evaluate`: measure the selected model on every split and publish the results.
+"""Stage `evaluate`: measure the selected models on every split and publish the results.
 
 Run: `dvc repro evaluate`; then `dvc metrics show`, `dvc plots show`.
-Reads: params `model`, `train.loss`, `train.eval_batch_size`, `tracking`; data/prepared; models/.
-Writes: metrics/evaluate.json (final train/val/test loss and accuracy, gap, status, diagnosis),
-plots/evaluate/ (learning curve, test confusion matrix); adds `final/*` metrics, the figure and
-the diagnosis tags (`genlab.diagnosis`, `genlab.diagnosis_reason`) to the training run in MLflow
-(the run tagged with the sha256 of models/model.ckpt).
+Reads: params `model`, `train.loss`, `train.eval_batch_size`, `diagnosis`, `tracking`;
+data/prepared; models/ and plots/train/history.csv (stage `train`: the main model, the MLP by
+default); models_cnn/ and plots/train_cnn/history.csv (stage `train_cnn`: the 1-D CNN beside it).
+Writes: metrics/evaluate.json (the main model's test loss and accuracy, gap, status, diagnosis;
+the CNN's test accuracy as `cnn.test/acc`), results/evaluate.json (every number of
+both, each with its diagnosis and the reason; the CNN's under `cnn`; the MNIST-1D paper's
+accuracies for reference), plots/evaluate/ (both models' learning curves side by side,
+models.csv to compare them, each model's learning curve and test confusion matrix); adds
+`final/*` metrics, the figure and the diagnosis tags (`genlab.diagnosis`,
+`genlab.diagnosis_reason`) to each training run in MLflow (the run tagged with the sha256 of its
+checkpoint).
 """
 
 import csv
+from dataclasses import dataclass
 from pathlib import Path
 
-import torch
-
 from genlab.cli import run_stage
-from genlab.config import load_params
+from genlab.config import Params, load_params, with_overrides
 from genlab.data import load_splits
+from genlab.data.splits import Splits
 from genlab.diagnosis import diagnose, known_baseline, tag_run
-from genlab.evaluation import evaluate_splits, predictions
-from genlab.headline import main_model, write_results
+from genlab.evaluation import (
+    MNIST1D_PAPER,
+    comparison_row,
+    evaluate_splits,
+    load_weights,
+    predictions,
+)
+from genlab.headline import companion_model, main_model, write_results
 from genlab.outputs import read_json, write_csv
-from genlab.plotting import learning_curves
+from genlab.plotting import learning_curves, learning_curves_compared
 from genlab.tracking import check_tracking, client, resolve_tracking_uri, run_for_checkpoint
 from genlab.training import build_module
 
-DATA, MODELS, HISTORY = "data/prepared", "models", "plots/train/history.csv"
-METRICS, PLOTS = "metrics/evaluate.json", Path("plots/evaluate")
-FIX = "run `dvc repro train`"
+DATA, METRICS, PLOTS = "data/prepared", "metrics/evaluate.json", Path("plots/evaluate")
+
+
+@dataclass(frozen=True)
+class Trained:
+    """Where a training stage left its model, and what evaluate calls it."""
+
+    stage: str  # the dvc.yaml stage, also its MLflow experiment (genlab/<stage>)
+    models: str
+    history: str
+    model: str | None = None  # model.name it trained (None: params' model.name)
+    suffix: str = ""  # of its per-model files in plots/evaluate/
+
+    @property
+    def fix(self) -> str:
+        return f"run `dvc repro {self.stage}`"
+
+
+MAIN = Trained("train", "models", "plots/train/history.csv")
+CNN = Trained("train_cnn", "models_cnn", "plots/train_cnn/history.csv", "cnn1d", "_cnn")
 
 
 def main() -> None:
     params = load_params()
     splits, meta = load_splits(DATA)
-    run = read_json(f"{MODELS}/train.json", "the training record", FIX)
     check_tracking(resolve_tracking_uri(params.tracking))
-    with open(HISTORY, newline="") as f:
-        history = [{k: float(v) for k, v in row.items() if v != ""} for row in csv.DictReader(f)]
+    mlp, mlp_history = evaluate(MAIN, params, splits)
+    cnn, cnn_history = evaluate(CNN, params, splits)
+    reference = MNIST1D_PAPER if meta["dataset"] == "mnist1d" else None
+    results = {**mlp, "n_train": len(splits.x_train), "cnn": cnn}
+    if reference is not None:
+        results["reference"] = reference
+    write_results(METRICS, results, {**main_model(mlp), **companion_model(cnn)})
+    write_csv(PLOTS / "models.csv", [comparison_row(r, reference) for r in (mlp, cnn)])
+    learning_curves_compared(
+        {
+            mlp.get("run_name") or "main model": (mlp_history, mlp["best_epoch"]),
+            cnn.get("run_name") or "cnn": (cnn_history, cnn["best_epoch"]),
+        },
+        PLOTS / "models_compared.png",
+    )
+    for name, r in (("main", mlp), ("cnn", cnn)):
+        summary = ", ".join(f"{k} {v:.4f}" for k, v in r.items() if isinstance(v, float))
+        print(
+            f"evaluate: {name} {r.get('run_name') or r.get('model')}: {r['status']}; "
+            f"{summary or r.get('reason')}; diagnosis {r.get('diagnosis', 'n/a')}"
+        )
 
+
+def evaluate(t: Trained, params: Params, splits: Splits) -> tuple[dict, list[dict]]:
+    """One training stage's model: its numbers on every split, its diagnosis, its figures and
+    its MLflow run's `final/*`; returns (results, per-epoch history)."""
+    run = read_json(f"{t.models}/train.json", "the training record", t.fix)
+    with open(t.history, newline="") as f:
+        history = [{k: float(v) for k, v in row.items() if v != ""} for row in csv.DictReader(f)]
     metrics: dict = {
+        "model": run.get("model", t.model or params.model.name),
+        "run_name": run["run_name"],
         "status": run["status"],
+        "selected_by": run.get("selected_by"),
         "epochs_run": run["epochs_run"],
         "best_epoch": run["best_epoch"],
     }
+    if run["status"] == "skipped":  # train_cnn on data a CNN cannot read: nothing to measure
+        return {**metrics, "reason": run["reason"]}, history
+    if t.model is not None:
+        params = with_overrides(params, {"model.name": t.model})
+    ckpt = Path(t.models) / "model.ckpt"
     if run["status"] == "ok":
-        module = build_module(params, splits)
-        ckpt = Path(MODELS) / "model.ckpt"
-        try:
-            state = torch.load(ckpt, map_location="cpu", weights_only=True)["state_dict"]
-            module.load_state_dict(state)
-        except (OSError, RuntimeError, KeyError) as err:
-            raise ValueError(f"{ckpt} is missing or unreadable ({err}): {FIX}") from None
+        module = load_weights(build_module(params, splits), ckpt, t.fix)
         metrics.update(evaluate_splits(module, splits, params.train.eval_batch_size))
         if splits.task == "classification":
             actual, predicted = predictions(module, splits, "test")
             write_csv(
-                PLOTS / "confusion.csv",
+                PLOTS / f"confusion{t.suffix}.csv",
                 ({"actual": a, "predicted": p} for a, p in zip(actual, predicted, strict=True)),
             )
     else:
@@ -62,16 +118,14 @@ def main() -> None:
     baseline, source = known_baseline(splits.info)
     diagnosis = diagnose(metrics, baseline, params.diagnosis, source)
     metrics.update(diagnosis.as_metrics())
-    write_results(METRICS, metrics, main_model(metrics))
-    fig = learning_curves(history, PLOTS / "learning_curve.png", title=run["run_name"])
+    fig = learning_curves(history, PLOTS / f"learning_curve{t.suffix}.png", title=run["run_name"])
 
-    ckpt = Path(MODELS) / "model.ckpt"
-    found = run_for_checkpoint(params, "train", ckpt) if ckpt.is_file() else None
+    found = run_for_checkpoint(params, t.stage, ckpt) if ckpt.is_file() else None
     if found is None:
         print(
             f"evaluate: no run in {resolve_tracking_uri(params.tracking)} has the sha256 of "
             f"{ckpt} (trained in a clone with its own store?): the numbers are in {METRICS} "
-            "only; `dvc repro -f train` trains and tracks it here"
+            f"only; `dvc repro -f {t.stage}` trains and tracks it here"
         )
     else:
         run_id, mlflow = found.info.run_id, client(params)
@@ -80,11 +134,7 @@ def main() -> None:
                 mlflow.log_metric(run_id, f"final/{key}", value)
         mlflow.log_artifact(run_id, str(fig))
         tag_run(mlflow, run_id, diagnosis)
-    summary = ", ".join(f"{k} {v:.4f}" for k, v in metrics.items() if isinstance(v, float))
-    print(
-        f"evaluate: {run['run_name']}: {metrics['status']}; {summary or run.get('reason')}; "
-        f"diagnosis {diagnosis.label}"
-    )
+    return metrics, history
 
 
 if __name__ == "__main__":

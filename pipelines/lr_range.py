@@ -22,9 +22,12 @@ def main() -> None:
     check_tracking(resolve_tracking_uri(params.tracking))
     from genlab.experiments import lr_range  # after validation: a bad param fails in a second
 
-    study = lr_range.run_study(params)
-    artifacts = lr_range.write_outputs(study, PLOTS, RESULTS)
-    study.runs.finish(artifacts, lr_range.parent_metrics(study))
+    splits = lr_range.study_data(params)
+    with lr_range.open_runs(params, splits) as runs:
+        study = lr_range.run_study(params, splits, runs)
+        artifacts = lr_range.write_outputs(study, PLOTS, RESULTS)
+        runs.log_metrics(runs.run_id, lr_range.parent_metrics(study))
+        runs.artifact(*artifacts)
     print(lr_range.summary_line(study))
 
 

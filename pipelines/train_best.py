@@ -3,11 +3,11 @@
 Run: `dvc repro train_best` (runs `tune` first when the study is stale).
 Reads: best_params.yaml (from tune); params `seed`, `data`, `model`, `train`, `tracking`,
 `tune.torch_threads`, `tune.train_best`.
-Writes: tuned/model.ckpt (the epoch with the best val/loss), metrics/train_best.json (test loss
-and accuracy, gap), results/train_best.json (train/val/test loss and accuracy, gap, the study's
-value for comparison, `to_judge`: what the `diagnosis` stage labels), plots/train_best/
-(per-epoch history, learning curve); an MLflow run in genlab/train_best tagged with the study
-and the trial.
+Writes: tuned/model.ckpt (the epoch with the best `train.selection.metric`, the study's
+objective), metrics/train_best.json (test loss and accuracy, gap), results/train_best.json
+(train/val/test loss and accuracy, gap, the study's value for comparison, `to_judge`: what the
+`diagnosis` stage labels), plots/train_best/ (per-epoch history, learning curve); an MLflow run
+in genlab/train_best tagged with the study and the trial.
 """
 
 from pathlib import Path
@@ -19,7 +19,7 @@ from genlab.config import load_params
 from genlab.data import make_splits
 from genlab.distributed import is_primary
 from genlab.evaluation import evaluate_splits
-from genlab.experiments.tuning import data_hash, retrain_params
+from genlab.experiments.tuning import retrain_params
 from genlab.headline import tuned_model, write_results
 from genlab.judged import judged, known_baseline, to_judge
 from genlab.outputs import reproducible_history, write_csv
@@ -31,6 +31,7 @@ from genlab.tracking import (
     resolve_tracking_uri,
     run_params,
     run_tags,
+    splits_hash,
 )
 from genlab.training import fit, use_threads
 
@@ -65,7 +66,7 @@ def main() -> None:
 
     name = describe_run(variant)
     tags = {
-        **run_tags(variant, "train_best", data_hash(splits)),
+        **run_tags(variant, "train_best", splits_hash(splits)),
         "optuna.study": str(best.get("study")),
         "optuna.best_trial": str(best.get("trial")),
     }

@@ -2,7 +2,8 @@
 
 Run: `dvc repro tune` (kill it and rerun: the study resumes), then browse it with
 `optuna-dashboard studies/optuna.journal` or `mlflow ui` (experiment genlab/tune).
-Reads: params `seed`, `data`, `model`, `train`, `tracking`, `tune`.
+Reads: params `seed`, `data`, `model`, `train` (`train.selection.metric` is the objective),
+`tracking`, `tune`.
 Writes: best_params.yaml (the winning overrides, read by train_best), metrics/tune.json,
 plots/tune/ (trials, optimization history, importances, LR × batch size); one MLflow parent run
 per study (shared by reruns and by every machine working on it) with a child run per trial. The
@@ -49,18 +50,21 @@ def main() -> None:
 def publish(params: Params, result: tuning.StudyResult, t0: float) -> None:
     """Outputs, figures and the parent run's summary; nothing is written if none completed."""
     tune, study = params.tune, result.study
+    selected = tuning.objective(params)  # train.selection.metric, resolved for tune.loss
+    metric, direction = selected.name, selected.direction
     best = tuning.best_params_doc(params, study)  # raises (nothing written) if none completed
     rows = tp.trial_rows(study, tune)
-    per_bs = tp.best_lr_per_batch(rows, tune.direction)
+    per_bs = tp.best_lr_per_batch(rows, direction)
     slope = tp.loglog_slope([(b["batch_size"], b["lr"]) for b in per_bs])
-    imp = tp.importances(study, params.seed)
+    importance = tp.importance_record(study, params.seed, tune.min_trials_for_importance)
+    imp = importance["importance"]  # a ranking only where importance_reliable
     counts = {s: sum(r["status"] == s for r in rows) for s in tuning.STATUS_NAMES}
     trained = [r for r in rows if r["status"] not in ("interrupted", "surplus")]
     epochs = sum(r["epochs"] for r in trained)
     metrics = {
         "study": result.name,
-        "metric": tune.metric,
-        "direction": tune.direction,
+        "metric": metric,
+        "direction": direction,
         "best_value": best["value"],
         "best_trial": best["trial"],
         "best": best["hyperparameters"],
@@ -68,39 +72,44 @@ def publish(params: Params, result: tuning.StudyResult, t0: float) -> None:
         "new_trials": result.new_trials,
         "epochs_trained": epochs,
         "epochs_fraction": epochs / (tune.max_epochs * max(1, len(trained))),
-        "importance": imp,
+        **importance,
         "best_lr_vs_batch_slope": slope,  # d log(best lr) / d log(batch size)
         "batch_sizes_with_complete_trials": len(per_bs),
     }
 
     header = (
         f"# Written by `dvc repro tune` (study {result.name}, {result.storage}): the trial with "
-        f"the best {tune.metric}.\n# train_best trains params.yaml + `overrides`. Do not edit.\n"
+        f"the best {metric}.\n# train_best trains params.yaml + `overrides`. Do not edit.\n"
     )
     write_atomic(BEST, header + yaml.safe_dump(best, sort_keys=False))
     headline.write_results(METRICS, metrics, headline.study(metrics))
     write_csv(PLOTS / "trials.csv", rows)
-    write_csv(PLOTS / "history.csv", tp.history_rows(rows, tune.direction))
+    write_csv(PLOTS / "history.csv", tp.history_rows(rows, direction))
     write_csv(PLOTS / "landscape.csv", [r for r in rows if r["status"] == "complete"])
     write_csv(PLOTS / "best_lr_per_batch.csv", per_bs)
     write_csv(PLOTS / "importances.csv", [{"param": k, "importance": v} for k, v in imp.items()])
     figures = [
-        tp.history_figure(rows, tune.metric, tune.direction, PLOTS / "optimization_history.png"),
-        tp.importance_figure(imp, PLOTS / "param_importances.png"),
-        tp.landscape_figure(rows, tune.metric, tune.direction, slope, PLOTS / "lr_batch.png"),
+        tp.history_figure(rows, metric, direction, PLOTS / "optimization_history.png"),
+        tp.importance_figure(
+            imp,
+            PLOTS / "param_importances.png",
+            importance["importance_trials"],
+            importance["importance_reliable"],
+        ),
+        tp.landscape_figure(rows, metric, direction, slope, PLOTS / "lr_batch.png"),
     ]
 
     mlflow, parent = client(params), result.parent_run_id
     for path in (*figures, Path(BEST)):
         mlflow.log_artifact(parent, str(path))
-    mlflow.log_metric(parent, "best/" + tune.metric, best["value"])
+    mlflow.log_metric(parent, "best/" + metric, best["value"])
     mlflow.log_metric(parent, "epochs_trained", epochs)
     mlflow.set_tag(parent, "optuna.best_trial", str(best["trial"]))
     mlflow.set_terminated(parent, "FINISHED")
     hp = ", ".join(f"{k} {v:.3g}" for k, v in best["hyperparameters"].items())
     print(
         f"tune: {result.name}: {result.new_trials} new trial(s), {counts['complete']} complete / "
-        f"{counts['pruned']} pruned / {counts['diverged']} diverged; best {tune.metric} "
+        f"{counts['pruned']} pruned / {counts['diverged']} diverged; best {metric} "
         f"{best['value']:.4f} (trial {best['trial']}: {hp}); {epochs} epochs trained; "
         f"{time.perf_counter() - t0:.0f} s (MLflow run {parent})"
     )

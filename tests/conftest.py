@@ -21,17 +21,21 @@ def tiny_raw() -> dict:
     raw["data"]["gaussians"].update(n_train=120, n_val=60, n_test=200, bayes_mc_samples=5000)
     raw["data"]["mnist1d"]["num_samples"] = 400
     raw["model"]["mlp"]["hidden"] = [16]
+    raw["model"]["cnn1d"].update(channels=[4], hidden=8)  # train_cnn: a few hundred weights
     raw["train"]["max_epochs"] = 4
     raw["train"]["optimizer"].update(name="adam", lr=0.01, batch_size=32)
     # Study sections, shrunk so each study stage runs in seconds (one block per study).
     # regularization: every variant, on a handful of samples and epochs
-    raw["regularization"].update(n_train=80, max_epochs=4, patience=1)
+    raw["regularization"].update(n_train=80, max_epochs=4, patience=1, seeds=1)
+    # train_seeds: the flagship once more, one other seed
+    raw["train_seeds"]["seeds"] = 2
     # tune / train_best: 4 tiny trials of 3 epochs on the gaussians, pruning after 1 trial
     raw["tune"].update(data="gaussians", max_epochs=3, n_trials=4)
     raw["tune"]["sampler"]["n_startup_trials"] = 2
     raw["tune"]["pruner"].update(n_startup_trials=1, n_warmup_steps=1)
-    # optimizers: every variant, 3 epochs on the 120 gaussian samples (SGD: 120 updates/epoch)
-    raw["optimizers"].update(dataset="gaussians", hidden=[8], max_epochs=3, batch_size=16)
+    # optimizers: every variant x 2 seeds, 3 epochs on the 120 gaussian samples (SGD: 120
+    # updates/epoch)
+    raw["optimizers"].update(dataset="gaussians", hidden=[8], max_epochs=3, batch_size=16, seeds=2)
     # lr_range: 2 batch sizes x 2 seeds, 30-step range tests, 2 epochs; GPU search 2 trials
     raw["lr_range"].update(
         dataset="gaussians", hidden=[8], batch_sizes=[8, 32], seeds=[1, 2], num_training=30
@@ -45,6 +49,10 @@ def tiny_raw() -> dict:
     raw["biasvar"]["regression"]["mlp"].update(epochs=[5, 40], epoch_sweep_width=8)
     raw["biasvar"]["classification"].update(widths=[1, 4], test_points=50, n_train=30)
     raw["biasvar"]["classification"]["mlp"].update(epochs=[2, 20], epoch_sweep_width=4)
+    # double_descent: 3 seeds x 3 widths, 200 of the 260 tiny MNIST-1D training signals, 4 epochs
+    raw["double_descent"].update(
+        n_train=200, widths=[2, 8, 32], epochs=4, batch_size=64, epoch_curve_points=3
+    )
     return raw
 
 

@@ -82,3 +82,57 @@ def test_effective_batch_size(tiny_params):
     assert opt.model_copy(update={"name": "gd"}).effective_batch_size(120) == 120
     assert opt.model_copy(update={"name": "sgd"}).effective_batch_size(120) == 1
     assert opt.model_copy(update={"name": "minibatch"}).effective_batch_size(120) == 32
+
+
+# ------------------------------------------------------------ train.selection.metric
+@pytest.mark.parametrize(
+    ("loss", "metric", "name", "mode"),
+    [
+        ("ce", "auto", "val/acc", "max"),
+        ("bce", "auto", "val/acc", "max"),
+        ("mse", "auto", "val/loss", "min"),
+        ("ce", "val/loss", "val/loss", "min"),
+        ("mse", "val/loss", "val/loss", "min"),
+        ("ce", "val/acc", "val/acc", "max"),
+    ],
+)
+def test_selection_metric_resolves_for_the_loss(loss, metric, name, mode):
+    from genlab.config.train import TrainConfig
+
+    train = TrainConfig(loss=loss, selection={"metric": metric})
+    assert (train.selected.name, train.selected.mode) == (name, mode)
+    assert train.selected.direction == {"max": "maximize", "min": "minimize"}[mode]
+
+
+def test_the_project_selects_its_classifier_on_validation_accuracy():
+    params = load_params(ROOT / "params.yaml")
+    assert params.train.selection.metric == "auto" and params.train.loss == "ce"
+    assert params.train.selected.name == "val/acc"
+
+
+def test_accuracy_selection_with_mse_is_one_line_naming_the_key(raw_params):
+    raw_params["data"]["name"] = "poly"
+    raw_params["train"]["loss"] = "mse"
+    raw_params["model"]["name"] = "poly"
+    raw_params["train"]["selection"]["metric"] = "val/acc"
+    lines = _error(raw_params).splitlines()
+    assert len(lines) == 2 and lines[1].startswith("  train.selection = {'metric': 'val/acc'}: ")
+    assert "needs a classification loss" in lines[1] and "'mse'" in lines[1]
+    raw_params["train"]["selection"]["metric"] = "val/lost"
+    assert "train.selection.metric = 'val/lost'" in _error(raw_params)
+
+
+def test_min_delta_is_in_the_selected_metrics_units(raw_params):
+    raw_params["train"]["early_stopping"]["min_delta"] = 1.0  # a whole loss unit: allowed
+    raw_params["train"]["selection"]["metric"] = "val/loss"
+    assert parse_params(raw_params).train.early_stopping.min_delta == 1.0
+    raw_params["train"]["selection"]["metric"] = "auto"  # val/acc: no epoch can gain 100 %
+    msg = _error(raw_params)
+    assert "train.early_stopping = " in msg and "val/acc units" in msg
+
+
+def test_tune_metric_is_refused_with_its_successor(raw_params):
+    raw_params["tune"]["metric"] = "val/acc"
+    lines = _error(raw_params).splitlines()
+    assert len(lines) == 2 and lines[1].startswith("  tune.metric = 'val/acc': ")
+    assert "train.selection.metric" in lines[1]

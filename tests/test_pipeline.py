@@ -7,6 +7,7 @@ and bad input fails early with one clear message and leaves earlier outputs unto
 
 from __future__ import annotations
 
+import csv
 import json
 import os
 import shutil
@@ -18,9 +19,10 @@ import time
 from pathlib import Path
 
 import pytest
+import yaml
 
 from genlab.tracking import file_sha256
-from tests.conftest import tiny_raw
+from tests.conftest import ROOT, tiny_raw
 from tests.repo_copy import sh as _sh
 from tests.repo_copy import write_params as _write_params
 
@@ -80,6 +82,111 @@ def test_mlflow_run_has_params_curves_and_artifacts(repo):
     assert {"learning_curve.png", "resolved_params.yaml"} <= artifacts
 
 
+def test_train_cnn_is_tracked_and_evaluated_beside_the_main_model(repo):
+    """`train_cnn` is its own MLflow run (genlab/train_cnn); `evaluate` measures, labels and
+    plots both models, the CNN under `cnn` (results) and `cnn.test/acc` (the headline)."""
+    from mlflow.tracking import MlflowClient
+
+    results = json.loads((repo / "results/evaluate.json").read_text())
+    cnn = results["cnn"]
+    assert results["model"] == "mlp" and cnn["model"] == "cnn1d" and cnn["status"] == "ok"
+    for key in ("train/loss", "train/acc", "test/loss", "test/acc", "gap/loss"):
+        assert isinstance(cnn[key], float)
+    assert cnn["diagnosis"] in ("underfit", "overfit", "good_fit")
+    assert "→" in cnn["diagnosis_reason"]
+    assert cnn["selected_by"] == "val/acc" and results["n_train"] == 260
+    headline = json.loads((repo / "metrics/evaluate.json").read_text())
+    assert set(headline) == {"status", "test/loss", "test/acc", "gap/loss", "diagnosis", "cnn"}
+    assert headline["cnn"] == {"test/acc": cnn["test/acc"]}
+    assert results["reference"]["n_train"] == 4000  # MNIST-1D: the paper's numbers beside ours
+
+    client = MlflowClient(f"sqlite:///{repo / 'mlflow.db'}")
+    [run] = client.search_runs([client.get_experiment_by_name("genlab/train_cnn").experiment_id])
+    assert run.info.run_name == "adam-lr0.01-bs32-cnn4-mnist1d-s42"
+    assert run.data.tags["genlab.stage"] == "train_cnn"
+    assert run.data.tags["genlab.checkpoint_sha256"] == file_sha256(repo / "models_cnn/model.ckpt")
+    assert run.data.params["model.name"] == "cnn1d" and "model.cnn1d.channels" in run.data.params
+    assert not [k for k in run.data.params if k.startswith("model.mlp.")]
+    assert run.data.tags["genlab.diagnosis"] == cnn["diagnosis"]
+    assert run.data.metrics["final/test/acc"] == pytest.approx(cnn["test/acc"])
+    assert "`final/*`" in run.data.tags["mlflow.note.content"]
+    assert "learning_curve_cnn.png" in {a.path for a in client.list_artifacts(run.info.run_id)}
+    record = json.loads((repo / "models_cnn/train.json").read_text())
+    history = (repo / "plots/train_cnn/history.csv").read_text().splitlines()
+    assert len(history) == record["epochs_run"] + 1 == cnn["epochs_run"] + 1
+
+    with open(repo / "plots/evaluate/models.csv", newline="") as f:
+        rows = list(csv.DictReader(f))
+    assert [r["model"] for r in rows] == ["mlp", "cnn1d"]
+    assert [r["diagnosis"] for r in rows] == [results["diagnosis"], cnn["diagnosis"]]
+    assert float(rows[1]["test/acc"]) == pytest.approx(cnn["test/acc"], abs=1e-5)
+    assert float(rows[1]["paper test/acc"]) == results["reference"]["test/acc"]["cnn1d"]
+    assert (repo / "plots/evaluate/models_compared.png").stat().st_size > 1000
+
+
+def test_train_cnn_reruns_for_the_cnn_and_train_keys_not_the_mlp(repo):
+    params = (repo / "params.yaml").read_bytes()
+    changed = {}
+    try:
+        for key, path, value in (
+            ("model.mlp", ("model", "mlp", "hidden"), [8]),
+            ("model.cnn1d", ("model", "cnn1d", "hidden"), 4),
+            ("train.optimizer", ("train", "optimizer", "lr"), 0.02),
+        ):
+            raw = tiny_raw()
+            raw["data"]["name"] = "mnist1d"
+            node = raw
+            for part in path[:-1]:
+                node = node[part]
+            node[path[-1]] = value
+            _write_params(repo, raw)
+            changed[key] = set(json.loads(
+                _sh(["dvc", "status", "--json", "train", "train_cnn"], repo).stdout))
+    finally:
+        (repo / "params.yaml").write_bytes(params)
+    assert changed == {
+        "model.mlp": {"train"},
+        "model.cnn1d": {"train", "train_cnn"},  # train reads all of `model`: model.name picks
+        "train.optimizer": {"train", "train_cnn"},
+    }
+
+
+def test_help_with_arguments_prints_the_docstring_and_runs_nothing(tmp_path):
+    args = ["--stage", "train_cnn", "--model", "cnn1d", "--out", "m", "--plots", "p", "--help"]
+    proc = subprocess.run(
+        [sys.executable, str(ROOT / "pipelines/train.py"), *args],
+        cwd=tmp_path, capture_output=True, text=True, timeout=120,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.startswith("Stage `train`") and "train_cnn" in proc.stdout
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_cnn_on_data_it_cannot_read_is_skipped_and_reported(tmp_path):
+    """On the 2-D gaussians train_cnn records `skipped` (no run, no weights) and evaluate
+    reports the main model alone: switching the dataset does not break `dvc repro`."""
+    raw = tiny_raw()  # data gaussians
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump(raw))
+    env = {"MLFLOW_TRACKING_URI": f"sqlite:///{tmp_path / 'mlflow.db'}"}
+    cnn = ["--stage", "train_cnn", "--model", "cnn1d", "--out", "models_cnn", "--plots",
+           "plots/train_cnn"]
+    for script, args in (("prepare", []), ("train", []), ("train", cnn), ("evaluate", [])):
+        proc = _sh(["python", str(ROOT / f"pipelines/{script}.py"), *args], tmp_path, env=env)
+    record = json.loads((tmp_path / "models_cnn/train.json").read_text())
+    assert record["status"] == "skipped" and "needs 1-D signals" in record["reason"]
+    assert not (tmp_path / "models_cnn/model.ckpt").exists()
+    results = json.loads((tmp_path / "results/evaluate.json").read_text())
+    assert results["status"] == "ok" and results["cnn"]["status"] == "skipped"
+    assert "reference" not in results  # the paper's numbers are MNIST-1D's
+    headline = json.loads((tmp_path / "metrics/evaluate.json").read_text())
+    assert headline["cnn"] == {"status": "skipped"}
+    assert "cnn" in proc.stdout and "skipped" in proc.stdout
+    from mlflow.tracking import MlflowClient
+
+    assert MlflowClient(env["MLFLOW_TRACKING_URI"]).get_experiment_by_name(
+        "genlab/train_cnn") is None
+
+
 def test_second_repro_does_nothing(repo):
     out = _sh(["dvc", "repro", "evaluate"], repo).stdout
     assert "Running stage" not in out
@@ -91,6 +198,9 @@ def test_identical_retraining_changes_no_output_and_evaluate_skips(repo):
     out = _sh(["dvc", "repro", "-f", "-s", "train"], repo).stdout
     assert "Running stage 'train'" in out
     assert (repo / "dvc.lock").read_text() == lock
+    out = _sh(["dvc", "repro", "-f", "-s", "train_cnn"], repo).stdout  # batch norm: same bytes
+    assert "Running stage 'train_cnn'" in out
+    assert (repo / "dvc.lock").read_text() == lock
     out = _sh(["dvc", "repro", "evaluate"], repo).stdout
     assert "Running stage" not in out, out
 
@@ -98,6 +208,7 @@ def test_identical_retraining_changes_no_output_and_evaluate_skips(repo):
 def test_exp_run_with_a_train_param_reruns_only_train_and_evaluate(repo):
     out = _sh(["dvc", "exp", "run", "evaluate", "-S", "train.optimizer.lr=0.003"], repo).stdout
     assert "Running stage 'train'" in out and "Running stage 'evaluate'" in out
+    assert "Running stage 'train_cnn'" in out  # the same `train` settings drive both models
     assert "Running stage 'prepare'" not in out
     table = _sh(["dvc", "exp", "show", "--json"], repo).stdout
     assert "0.003" in table
@@ -206,6 +317,8 @@ def test_diverging_run_is_recorded_and_evaluate_survives(repo):
     metrics = json.loads((repo / "results/evaluate.json").read_text())
     assert metrics["status"] == "diverged", metrics
     assert "became" in metrics["reason"]
+    # one-sample SGD cannot train the CNN's batch norm: train_cnn says so, the pipeline goes on
+    assert metrics["cnn"]["status"] == "skipped" and "batch norm" in metrics["cnn"]["reason"]
 
 
 def _wait_for_running_run(db: Path, timeout: float = 60) -> str:

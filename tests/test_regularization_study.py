@@ -17,9 +17,11 @@ from genlab.experiments.regularization import (
     VariantPlan,
     VariantResult,
     claim_verdict,
+    plan_study,
     plan_variants,
     reported_row,
     run_study,
+    seed_rows,
     subsample_train,
     summary_rows,
     variant_overrides,
@@ -136,7 +138,9 @@ def test_claim_verdicts():
     assert claim_verdict(math.nan, -1.0) == "n/a"
 
 
-def _result(name: str, train_loss, test_loss, train_acc, test_acc, best_epoch=4) -> VariantResult:
+def _result(
+    name: str, train_loss, test_loss, train_acc, test_acc, best_epoch=4, seed=0
+) -> VariantResult:
     final = {
         "train/loss": train_loss,
         "test/loss": test_loss,
@@ -145,7 +149,7 @@ def _result(name: str, train_loss, test_loss, train_acc, test_acc, best_epoch=4)
         "gap/loss": test_loss - train_loss,
     }
     plan = VariantPlan(name, [] if name == "none" else [name], None, name)  # type: ignore[arg-type]
-    return VariantResult(plan, "ok", [], final, 9, best_epoch, 10, 0.0)
+    return VariantResult(plan, "ok", [], final, 9, best_epoch, 10, 0.0, seed=seed)
 
 
 def test_summary_compares_every_variant_with_none():
@@ -164,6 +168,44 @@ def test_summary_compares_every_variant_with_none():
     assert l2["claim_error"] == "test only"
     assert bn["claim_loss"] == "test only" and bn["claim_error"] == "neither"
     assert math.isnan(bn["epochs_to_best"])
+    assert l2["seeds"] == 1 and math.isnan(l2["test/loss_std"])  # one seed: no spread
+
+
+def test_over_seeds_the_table_gives_mean_and_std_and_a_claim_holds_only_if_every_seed_agrees():
+    results = [  # seed 1: l2 holds on the loss; seed 2: its test loss goes up
+        _result("none", 0.02, 3.0, 1.0, 0.35, seed=1),
+        _result("l2", 0.25, 1.9, 1.0, 0.40, seed=1),
+        _result("dropout", 0.10, 2.0, 1.0, 0.40, seed=1),
+        _result("none", 0.04, 2.0, 1.0, 0.37, seed=2),
+        _result("l2", 0.30, 2.2, 1.0, 0.36, seed=2),
+        _result("dropout", 0.12, 1.5, 1.0, 0.41, seed=2),
+    ]
+    none, l2, dropout = summary_rows(results)
+    assert none["seeds"] == l2["seeds"] == 2 and none["test/loss"] == pytest.approx(2.5)
+    assert none["test/loss_std"] == pytest.approx(0.7071, abs=1e-4)  # sample std (ddof 1)
+    # deltas are paired by seed: l2 − none of the same seed, then averaged
+    assert l2["d_test_loss"] == pytest.approx(((1.9 - 3.0) + (2.2 - 2.0)) / 2)
+    assert l2["claim_loss"] == "seeds disagree" and l2["claim_loss_seeds"] == "1/2"
+    assert dropout["claim_loss"] == "holds" and dropout["claim_loss_seeds"] == "2/2"
+    per_seed = seed_rows(results)
+    assert [(r["variant"], r["seed"]) for r in per_seed][:2] == [("none", 1), ("l2", 1)]
+
+
+def test_dropout_needs_more_epochs_only_when_every_seed_says_so():
+    from genlab.experiments.regularization import epochs_claim
+
+    def rows(none, dropout):
+        return [
+            {"variant": v, "seed": s, "epochs_to_train_loss": e}
+            for s, (n, d) in enumerate(zip(none, dropout, strict=True))
+            for v, e in (("none", n), ("dropout", d))
+        ]
+
+    agreed = epochs_claim(rows([20, 22, 21], [30, 35, 33]), 0.5)
+    assert agreed["dropout_needs_more"] is True and agreed["dropout_needs_more_seeds"] == "3/3"
+    assert agreed["none"] == pytest.approx(21) and agreed["dropout"] == pytest.approx(98 / 3)
+    mixed = epochs_claim(rows([20, 22, 21], [30, 19, 33]), 0.5)
+    assert mixed["dropout_needs_more"] is None and mixed["dropout_needs_more_seeds"] == "2/3"
 
 
 def test_a_diverging_variant_is_recorded_and_the_study_goes_on(raw_params, capsys):
@@ -171,14 +213,14 @@ def test_a_diverging_variant_is_recorded_and_the_study_goes_on(raw_params, capsy
     raw_params["train"]["optimizer"].update(name="minibatch", lr=1.0)
     raw_params["regularization"].update(variants=["none", "l2", "dropout"], l2=1e4)
     params = parse_params(raw_params)
-    study = run_study(params, make_splits(params.data, params.seed), track=False)
+    study = run_study(params, plan_study(params, make_splits(params.data, params.seed)))
     rows = {r["variant"]: r for r in summary_rows(study.results)}
     assert rows["l2"]["status"] == "diverged" and rows["l2"]["claim_loss"] == "n/a"
     assert rows["none"]["status"] == rows["dropout"]["status"] == "ok"
     judged = {m["model"]: m for m in study.to_judge()["models"]}  # for the `diagnosis` stage
-    assert judged["l2"]["status"] == "diverged" and "became" in judged["l2"]["reason"]
-    assert judged["none"]["run_id"] is None and judged["none"]["tag"] == "genlab.diagnosis"
-    assert judged["none"]["test/acc"] == rows["none"]["test/acc"]
+    assert judged["l2-s42"]["status"] == "diverged" and "became" in judged["l2-s42"]["reason"]
+    assert judged["none-s42"]["run_id"] is None and judged["none-s42"]["tag"] == "genlab.diagnosis"
+    assert judged["none-s42"]["test/acc"] == rows["none"]["test/acc"]
     assert study.n_train == 80 and study.parent_run_id is None
     lines = [x for x in capsys.readouterr().out.splitlines() if x.startswith("regularization: ")]
     assert [x.split(" done in ")[0] for x in lines] == [
@@ -193,10 +235,11 @@ def repo(tmp_path_factory) -> Path:
     """A copy of the project on tiny params (MNIST-1D, so the shift augmentation runs)."""
     raw = tiny_raw()
     raw["data"]["name"] = "mnist1d"
+    raw["regularization"]["seeds"] = 2
     dst = make_repo_copy(tmp_path_factory.mktemp("reg"), raw)
     out = _sh(["dvc", "repro", "regularization"], dst)
     assert "Running stage 'regularization'" in out.stdout, out.stdout
-    assert "regularization: 12 variants on 80 training samples" in out.stdout
+    assert "regularization: 12 variants x 2 seeds on 80 training samples" in out.stdout
     return dst
 
 
@@ -227,16 +270,21 @@ def test_metrics_table_and_figures(repo):
     ]
     for name, v in variants.items():
         assert v["status"] == "ok" and "diagnosis" not in v, name  # the `diagnosis` stage's
+        assert v["seeds"] == v["seeds_ok"] == 2 and v["test/loss_std"] >= 0, name
         assert v["gap/loss"] == pytest.approx(v["test/loss"] - v["train/loss"])
         assert 1 <= v["epochs_to_best"] <= v["epochs_run"] <= 4
         assert 0.0 <= v["near_zero"] <= 1.0
     assert variants["none"]["epochs_run"] == 4 and variants["none"]["reported_epoch"] == 3
     es = variants["early_stopping"]  # reports the best-val epoch it would restore
-    assert es["reported_epoch"] == es["epochs_to_best"] - 1
+    assert es["reported_epoch"] == pytest.approx(es["epochs_to_best"] - 1)  # means over seeds
     with open(repo / "plots/regularization/summary.csv", newline="") as f:
         table = list(csv.DictReader(f))
     assert [r["variant"] for r in table] == list(variants)
-    assert {r["claim_loss"] for r in table[1:]} <= {"holds", "test only", "train only", "neither"}
+    verdicts = {"holds", "test only", "train only", "neither", "seeds disagree"}
+    assert {r["claim_loss"] for r in table[1:]} <= verdicts
+    with open(repo / "plots/regularization/seeds.csv", newline="") as f:
+        per_seed = list(csv.DictReader(f))
+    assert len(per_seed) == 24 and {r["seed"] for r in per_seed} == {"42", "43"}
     for png in ("curves.png", "summary.png"):
         assert (repo / "plots/regularization" / png).stat().st_size > 10_000
 
@@ -250,32 +298,37 @@ def test_mlflow_parent_and_one_child_per_variant(repo):
     assert len(parents) == 1
     parent = parents[0]
     children = [r for r in runs if r.data.tags.get("mlflow.parentRunId") == parent.info.run_id]
-    assert len(children) == 12 and len(runs) == 13
+    assert len(children) == 24 and len(runs) == 25  # a child per variant and seed
     assert {a.path for a in client.list_artifacts(parent.info.run_id)} >= {
         "curves.png",
         "summary.png",
         "summary.csv",
     }
-    metrics = json.loads((repo / "results/regularization.json").read_text())["variants"]
+    with open(repo / "plots/regularization/seeds.csv", newline="") as f:
+        per_seed = {(r["variant"], int(r["seed"])): r for r in csv.DictReader(f)}
     for child in children:
         name = child.data.tags["genlab.variant"]
         assert child.info.status == "FINISHED"
         assert child.data.tags["genlab.stage"] == "regularization"
         assert "genlab.diagnosis" not in child.data.tags  # set by the `diagnosis` stage
-        assert child.data.params["variant"] == name and child.info.run_name == name
+        seed = int(child.data.tags["genlab.seed"])
+        assert child.data.params["variant"] == name and child.info.run_name == f"{name}-s{seed}"
         note = child.data.tags["mlflow.note.content"]  # what it adds, then what final/* means
         assert note.startswith(child.data.params["regularizers"]) and "`final/*`" in note
         assert not [k for k in child.data.params if k.startswith(("data.poly.", "tune."))]
-        assert child.data.metrics["final/test/loss"] == pytest.approx(metrics[name]["test/loss"])
+        row = per_seed[(name, seed)]
+        assert child.data.metrics["final/test/loss"] == pytest.approx(float(row["test/loss"]), 1e-5)
         curve = client.get_metric_history(child.info.run_id, "train/loss")
-        assert len(curve) == metrics[name]["epochs_run"]
-    by_name = {c.data.tags["genlab.variant"]: c for c in children}
+        assert len(curve) == int(row["epochs_run"])
+    first = [c for c in children if c.data.tags["genlab.seed"] == "42"]
+    by_name = {c.data.tags["genlab.variant"]: c for c in first}
     assert by_name["weight_decay"].data.params["train.optimizer.name"] == "adamw"
     assert by_name["augmentation"].data.params["augmentation.kind"] == "signal"
     assert float(by_name["l1"].data.params["train.regularization.l1"]) > 0
     judged = json.loads((repo / "results/regularization.json").read_text())["to_judge"]
     assert {m["model"]: m["run_id"] for m in judged["models"]} == {
-        n: c.info.run_id for n, c in by_name.items()
+        f"{c.data.tags['genlab.variant']}-s{c.data.tags['genlab.seed']}": c.info.run_id
+        for c in children
     }
 
 
@@ -301,4 +354,4 @@ def test_epochs_to_a_train_loss_and_the_dropout_claim():
     from genlab.report_sections import regularization_text
 
     text = regularization_text({"variants": {}, "epochs_to_train_loss": claim})
-    assert "dropout 7 (more epochs)" in text and "none 3" in text
+    assert "dropout 7.0 (more epochs, 1/1 seeds)" in text and "none 3.0" in text

@@ -33,7 +33,7 @@ def repo(tmp_path_factory) -> Path:
     # long stages print one line per unit, with a count (and an ETA while units are left)
     for first in (
         "regularization: 1/12 ",
-        "optimizers: 1/5 ",
+        "optimizers: 1/10 ",  # 5 variants x 2 seeds
         "lr_range range tests: 1/4 ",
         "lr_range trainings: 1/",
         "polyfit: 1/",
@@ -118,8 +118,8 @@ def test_metrics_files_hold_numbers_and_short_labels_only(repo):
     # the details moved, unchanged, to results/<stage>.json: what the report reads
     main = json.loads((repo / "results/evaluate.json").read_text())
     assert "→" in main["diagnosis_reason"]
-    shown = json.loads((repo / "metrics/evaluate.json").read_text())
-    assert {k: main[k] for k in shown} == shown
+    shown = dict(_leaves(json.loads((repo / "metrics/evaluate.json").read_text())))
+    assert {k: dict(_leaves(main))[k] for k in shown} == shown  # `cnn.test/acc`: main["cnn"]
 
 
 def test_dvc_metrics_and_exp_show_fit_a_200_column_terminal(repo):
@@ -130,7 +130,7 @@ def test_dvc_metrics_and_exp_show_fit_a_200_column_terminal(repo):
         assert key in table[0]
     # HEAD holds no outputs, so every metric counts as changed: the widest case for metrics
     # (dependency hashes, a column per file, are left out)
-    outs = "src|pipelines|data|models|tuned|plots|results|metrics|report"
+    outs = "src|pipelines|data|models|models_cnn|tuned|plots|results|metrics|report"
     deps = rf"^({outs})(/|$)|.*\.(ok|yaml|json)$"
     exp = sh(
         ["dvc", "exp", "show", "--only-changed", "--no-pager", "--drop", deps], repo, env=env
@@ -151,12 +151,26 @@ ONLY_WHAT_A_CHANGE_TOUCHES = [
     ("biasvar.torch_threads", 2, set()),
     ("train.ddp_timeout_s", 120, set()),
     ("tune.storage", "studies/elsewhere.journal", set()),
-    ("train.optimizer.lr", 0.02, {"train", "regularization"}),  # tune searches lr itself
-    ("train.devices", 2, {"train", "train_best"}),  # studies fit on one process
-    ("train.optimizer.name", "adamw", {"train", "regularization", "tune", "train_best"}),
+    # tune searches lr itself
+    ("train.optimizer.lr", 0.02, {"train", "train_cnn", "train_seeds", "regularization"}),
+    ("train.devices", 2, {"train", "train_cnn", "train_best"}),  # studies fit on one process
+    (
+        "train.optimizer.name",
+        "adamw",
+        {"train", "train_cnn", "train_seeds", "regularization", "tune", "train_best"},
+    ),
+    # early stopping, the checkpoint and tune's objective: every stage that selects an epoch
+    (
+        "train.selection.metric",
+        "val/loss",
+        {"train", "train_cnn", "train_seeds", "regularization", "tune", "train_best"},
+    ),
     ("tune.n_trials", 5, {"tune"}),
     ("tune.train_best.max_epochs", 2, {"train_best"}),
     ("biasvar.draws", 13, {"biasvar"}),
+    ("regularization.seeds", 2, {"regularization"}),
+    ("optimizers.seeds", 3, {"optimizers"}),
+    ("tune.min_trials_for_importance", 10, {"tune"}),  # a caveat on the figure, not a trial
     # labels come from stored numbers: no study retrains for a threshold
     ("diagnosis.classification.overfit_gap", 0.2, {"evaluate", "diagnosis"}),
 ]
@@ -187,14 +201,19 @@ def test_every_study_model_is_labelled_from_stored_numbers_and_tagged(repo):
     from genlab.diagnosis import LABELS
 
     result = json.loads((repo / "results/diagnosis.json").read_text())["stages"]
-    assert set(result) == {"train_best", "regularization", "optimizers", "lr_range", "polyfit"}
-    assert len(result["regularization"]) == 12 and len(result["optimizers"]) == 5
+    assert set(result) == {
+        "train_best", "train_seeds", "regularization", "optimizers", "lr_range", "polyfit"
+    }
+    assert len(result["regularization"]) == 12 and len(result["optimizers"]) == 10
     client = MlflowClient(f"sqlite:///{repo / 'mlflow.db'}")
     for stage, rows in result.items():
         stored = json.loads((repo / f"results/{stage}.json").read_text())["to_judge"]["models"]
         assert [r["model"] for r in rows] == [m["model"] for m in stored], stage
         for row, model in zip(rows, stored, strict=True):
             assert row["label"] in LABELS and f"→ {row['label']}" in row["reasoning"]
+            if model["run_id"] is None:  # train_seeds' own seed: `evaluate` labels its run
+                assert stage == "train_seeds" and model["model"].endswith("-s42")
+                continue
             run = client.get_run(model["run_id"])  # every tracked model carries its label
             assert run.data.tags[model["tag"]] == row["label"], (stage, row["model"])
             assert run.data.tags[model["tag"] + "_reason"] == row["reasoning"]

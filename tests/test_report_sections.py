@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 from genlab.report_sections import batch_scaling, lr_range_text, polyfit_text
 
 
@@ -34,3 +36,68 @@ def test_polyfit_labels_come_from_the_numbers_not_the_degree():
     ls["degree20/test/loss"] = 4.0
     text = polyfit_text({"ls": ls, "gd": gd, "noise_var": 0.04, "n_train": 30})
     assert "degree 20 overfits" in text and "implicit regularization." in text
+
+
+def _model(name: str, train_acc: float, test_acc: float, label: str) -> dict:
+    return {
+        "model": name, "status": "ok", "train/acc": train_acc, "test/acc": test_acc,
+        "train/loss": 0.01, "test/loss": 1.0, "gap/loss": 0.99, "diagnosis": label,
+        "best_epoch": 20, "epochs_run": 41,
+    }
+
+
+def test_the_mlp_cnn_sentence_follows_the_numbers():
+    from genlab.evaluation import MNIST1D_PAPER
+    from genlab.report_sections import flagship_text, models_compared
+
+    mlp, cnn = _model("mlp", 1.0, 0.67, "overfit"), _model("cnn1d", 1.0, 0.96, "good_fit")
+    text = models_compared({**mlp, "n_train": 3900}, cnn, MNIST1D_PAPER)
+    assert "the 1-D CNN generalizes better, 0.290 more test accuracy than the MLP" in text
+    assert "same 3900 training samples" in text and "<b>overfit</b>" in text
+    assert "paper reports 0.68 (MLP) and 0.94 (1-D CNN)" in text and "-0.010 and +0.020" in text
+    flipped = models_compared(mlp, _model("cnn1d", 0.9, 0.5, "overfit"))
+    assert "the MLP generalizes better" in flipped and "paper" not in flipped
+    assert "about equally" in models_compared(mlp, _model("cnn1d", 1.0, 0.7, "overfit"))
+    skipped = {"model": "cnn1d", "status": "skipped", "reason": "needs 1-D signals"}
+    assert "no numbers (skipped: needs 1-D signals)" in models_compared(mlp, skipped)
+    page = flagship_text({**mlp, "selected_by": "val/acc", "cnn": cnn})
+    assert page.startswith("Side by side, the MLP fits its training set to accuracy 1.000")
+    assert page.endswith("best val/acc (MLP epoch 20 of 41, test/loss 1.000; 1-D CNN epoch 20 "
+                         "of 41, test/loss 1.000).")
+    alone = flagship_text({**mlp, "cnn": skipped})
+    assert alone.startswith("MLP: The model selected at epoch 20 (best validation metric of 41")
+
+
+def test_the_cnn_adds_one_short_headline_column():
+    from genlab.headline import check_short, companion_model
+
+    cnn = {**_model("cnn1d", 1.0, 0.96, "good_fit"), "diagnosis_reason": "x" * 200}
+    shown = companion_model(cnn)
+    assert shown == {"cnn": {"test/acc": 0.96}}  # label and reason stay in results/
+    check_short(shown)
+    assert companion_model({"status": "skipped", "reason": "..."}) == {"cnn": {"status": "skipped"}}
+
+
+def test_the_comparison_row_shows_the_error_gap_and_the_paper():
+    from genlab.evaluation import MNIST1D_PAPER, comparison_row
+
+    row = comparison_row(_model("mlp", 1.0, 0.67, "overfit"), MNIST1D_PAPER)
+    assert row["gap (test − train error)"] == pytest.approx(0.33)
+    assert row["paper test/acc"] == 0.68 and row["diagnosis"] == "overfit"
+    assert "paper test/acc" not in comparison_row(_model("mlp", 1.0, 0.67, "overfit"))
+    skipped = comparison_row({"model": "cnn1d", "status": "skipped", "reason": "why"})
+    assert skipped == {"model": "cnn1d", "diagnosis": "skipped", "note": "why"}
+
+
+def test_the_side_by_side_figure_leaves_out_a_model_without_history(tmp_path, monkeypatch):
+    """A skipped CNN (no epochs) must not fail `evaluate`: the figure shows what was trained."""
+    from genlab.plotting import learning_curves_compared, plt
+
+    rows = [{"epoch": e, "train/loss": 1 / (e + 1), "val/loss": 1.0, "test/loss": 1.1}
+            for e in range(5)]
+    grids, real = [], plt.subplots
+    monkeypatch.setattr(plt, "subplots", lambda *a, **k: grids.append(a) or real(*a, **k))
+    learning_curves_compared({"mlp": (rows, 2), "cnn": ([], -1)}, tmp_path / "a.png")
+    learning_curves_compared({"cnn": ([], -1)}, tmp_path / "b.png")
+    assert grids[0] == (1, 1)  # one model (row), loss only (no accuracy in a regression history)
+    assert (tmp_path / "a.png").stat().st_size > 1000 and (tmp_path / "b.png").is_file()

@@ -9,6 +9,7 @@ import pytest
 
 from genlab import tracking
 from genlab.config.tracking import TrackingConfig
+from genlab.owners import owner_id
 
 
 def test_embedded_store_is_anchored_at_the_dvc_project(tmp_path, monkeypatch):
@@ -147,3 +148,140 @@ def test_a_training_run_says_which_metric_is_reported(tiny_params):
     assert described["mlflow.note.content"].startswith("l2 λ=0.01\n\n")
     assert "mlflow.note.content" not in tracking.run_tags(tiny_params, "train", "h", curves=False)
     assert "mlflow.note.content" not in tracking.run_tags(tiny_params, "polyfit", "h")
+
+
+# ------------------------------------------------------------- the one study tracker
+@pytest.fixture
+def store(tmp_path, monkeypatch, tiny_params):
+    """Params recording into a fresh SQLite store, and a client on it."""
+    from mlflow.tracking import MlflowClient
+
+    from genlab.config import with_overrides
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    return with_overrides(tiny_params, {"tracking.tracking_uri": uri}), MlflowClient(uri)
+
+
+def _runs(client, stage: str = "test_study") -> tuple[object, list]:
+    exp = client.get_experiment_by_name(f"genlab/{stage}")
+    runs = client.search_runs([exp.experiment_id])
+    [parent] = [r for r in runs if "mlflow.parentRunId" not in r.data.tags]
+    children = sorted(
+        (r for r in runs if r.data.tags.get("mlflow.parentRunId") == parent.info.run_id),
+        key=lambda r: r.info.run_name,
+    )
+    return parent, children
+
+
+def test_a_study_ends_its_parent_and_children(store, tmp_path):
+    params, client = store
+    tags = {"genlab.stage": "test_study", tracking.DATA_HASH_TAG: "h"}
+    (tmp_path / "table.csv").write_text("a\n1\n")
+    with tracking.study(params, "test_study", "parent", tags, {"study.knob": 3}) as runs:
+        with runs.child("a-ok", {**tags, "genlab.variant": "a"}, {"lr": 0.1}) as a:
+            runs.log_metrics(a.run_id, {"final/loss": 0.5})
+            a.outcome("ok")
+        with runs.child("b-diverged", params={"lr": 10}) as b:
+            b.outcome("diverged", "train/loss became nan at epoch 2")
+        with runs.child("c-plain") as c:  # no outcome: a measurement, not a fit
+            runs.log_series(c.run_id, [{"epoch": 0, "x": 1.0}, {"epoch": 1, "x": 0.5}], ["x"])
+        runs.log_metrics(runs.run_id, {"mean": 1.5})
+        runs.artifact(tmp_path / "table.csv")
+    parent, (ca, cb, cc) = _runs(client)
+    assert parent.info.run_name == "parent" and parent.info.status == "FINISHED"
+    assert parent.data.params == {"study.knob": "3"} and parent.data.metrics == {"mean": 1.5}
+    assert parent.data.tags[tracking.STATUS_TAG] == "diverged"  # the worst child's outcome
+    assert [a.path for a in client.list_artifacts(parent.info.run_id)] == ["table.csv"]
+    assert ca.info.status == "FINISHED" and ca.data.tags[tracking.STATUS_TAG] == "ok"
+    assert ca.data.tags["genlab.variant"] == "a" and ca.data.params == {"lr": "0.1"}
+    assert cb.info.status == "FAILED" and cb.data.tags[tracking.STATUS_TAG] == "diverged"
+    assert cb.data.tags["genlab.diverged_reason"].startswith("train/loss became nan")
+    assert cb.data.tags[tracking.DATA_HASH_TAG] == "h"  # no tags given: the parent's
+    assert cc.info.status == "FINISHED" and tracking.STATUS_TAG not in cc.data.tags
+    assert [(m.step, m.value) for m in client.get_metric_history(cc.info.run_id, "x")] == [
+        (0, 1.0),
+        (1, 0.5),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("error", "state", "reason"),
+    [
+        (RuntimeError("disk on fire"), "FAILED", "RuntimeError: disk on fire"),
+        (KeyboardInterrupt(), "KILLED", tracking.INTERRUPTED),
+        (SystemExit(1), "KILLED", tracking.INTERRUPTED),  # Lightning's Ctrl-C
+    ],
+)
+def test_an_error_in_a_child_ends_it_and_the_parent_and_goes_on(
+    store, monkeypatch, error, state, reason
+):
+    params, client = store
+    tags = {"genlab.stage": "test_study", tracking.OWNER_TAG: owner_id()}
+    with pytest.raises(type(error)):
+        with tracking.study(params, "test_study", "parent", tags) as runs:
+            with runs.child("a") as a:
+                a.outcome("ok")
+            with runs.child("b"):
+                raise error
+    parent, (ca, cb) = _runs(client)
+    assert ca.info.status == "FINISHED"  # ended before the error: kept
+    for run in (cb, parent):
+        assert run.info.status == state and run.data.tags[tracking.END_REASON_TAG] == reason
+    # `cli.run_stage` then closes this process's open runs: nothing of the study is left to
+    # close, and nothing is ended a second time with another state or reason
+    monkeypatch.setattr(tracking, "_CHECKED_URI", tracking.resolve_tracking_uri(params.tracking))
+    tracking.close_my_runs(state, "something else")
+    again, (_, cb2) = _runs(client)
+    assert (again.info.status, cb2.info.status) == (state, state)
+    assert again.data.tags[tracking.END_REASON_TAG] == reason
+
+
+def test_an_error_after_the_children_fails_only_the_parent(store):
+    params, client = store
+    with pytest.raises(OSError):
+        with tracking.study(params, "test_study", "parent", {}) as runs:
+            with runs.child("a"):
+                pass
+            runs.artifact("missing.png")
+    parent, (child,) = _runs(client)
+    assert (parent.info.status, child.info.status) == ("FAILED", "FINISHED")
+
+
+def test_non_finite_values_are_named_not_logged(store):
+    """One policy: NaN and ±inf are never logged (SQLite gives +inf back as 1.8e308, no
+    filter matches a stored NaN); the run's `genlab.not_finite` tag names them."""
+    import numpy as np
+
+    params, client = store
+    nan, inf = float("nan"), float("inf")
+    with tracking.study(params, "test_study", "parent", {}) as runs:
+        with runs.child("a") as a:
+            runs.log_metrics(a.run_id, {"ok": 1.0, "n": np.float32(2), "loss": nan, "up": inf})
+            runs.log_metrics(a.run_id, {"down": -inf, "status": "ok", "flag": True}, step=3)
+            rows = [{"epoch": 0, "x": 1.0}, {"epoch": 1, "x": nan}, {"epoch": 2, "x": 0.5}]
+            runs.log_series(a.run_id, rows, ["x"])
+    _, (child,) = _runs(client)
+    assert child.data.metrics == {"ok": 1.0, "n": 2.0, "x": 0.5}
+    assert child.data.tags[tracking.NOT_FINITE_TAG] == "down,loss,up"
+    assert [m.step for m in client.get_metric_history(child.info.run_id, "x")] == [0, 2]  # a gap
+    metrics, dropped = tracking.finite_metrics({"a": 1, "b": nan}, step=5)
+    assert [(m.key, m.value, m.step) for m in metrics] == [("a", 1.0, 5)] and dropped == ["b"]
+
+
+def test_one_data_hash_for_every_study(tiny_params):
+    """`genlab.data_hash`: sha256 over the values of the arrays, in order (not their file, not
+    their memory layout)."""
+    import numpy as np
+
+    from genlab.data import make_splits
+
+    splits = make_splits(tiny_params.data, tiny_params.seed)
+    arrays = [a for name in ("train", "val", "test") for a in splits.split(name)]
+    h = tracking.splits_hash(splits)
+    assert h == tracking.data_hash(*arrays) and len(h) == 64
+    changed = [a.copy() for a in arrays]
+    changed[-1][0] = (changed[-1][0] + 1) % 2  # one test label
+    assert tracking.data_hash(*changed) != h
+    assert tracking.data_hash(np.arange(4)[::2]) == tracking.data_hash(np.array([0, 2]))

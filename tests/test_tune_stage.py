@@ -94,7 +94,7 @@ def test_mlflow_parent_with_one_child_per_trial(repo):
         others = ("data.poly.", "data.mnist1d.", "model.cnn1d.", "tune.", "optimizers.")
         assert "data.gaussians.n_train" in run.data.params
         assert not [k for k in run.data.params if k.startswith(others)]
-        curve = client.get_metric_history(run.info.run_id, "val/loss")
+        curve = client.get_metric_history(run.info.run_id, "val/acc")  # the objective: pruned on
         assert [m.step for m in curve] == sorted(t.intermediate_values)
         assert [m.value for m in curve] == pytest.approx(list(t.intermediate_values.values()))
         assert not any(k.startswith("test/") for k in run.data.metrics)
@@ -109,8 +109,10 @@ def test_train_best_replays_the_best_trial_and_reports_test(repo):
     assert metrics["status"] == "ok" and metrics["trial"] == best["trial"]
     for key in ("train/loss", "val/loss", "test/loss", "test/acc", "gap/loss"):
         assert isinstance(metrics[key], float)
-    # same config, seed and epochs as the winning trial: the same validation loss
-    assert metrics["val/loss"] == pytest.approx(best["value"], rel=1e-4)
+    # same config, seed and epochs as the winning trial: the same best validation accuracy
+    # (train.selection.metric auto, loss ce), restored from the same epoch
+    assert best["metric"] == "val/acc" and best["direction"] == "maximize"
+    assert metrics["val/acc"] == pytest.approx(best["value"], rel=1e-6)
     judged = metrics["to_judge"]["models"]  # labelled by the `diagnosis` stage
     assert [j["model"] for j in judged] == ["tuned"]
     assert judged[0]["test/acc"] == metrics["test/acc"]

@@ -14,6 +14,7 @@ import threading
 import time
 import warnings
 
+import numpy as np
 import optuna
 import pytest
 from optuna.trial import TrialState
@@ -53,7 +54,6 @@ def stores(tmp_path, monkeypatch):
         ("space__batch_size", [16, 48], "48 is not a power of two"),
         ("space__lr", [0.1, 0.01], "low (0.1) must be below high (0.01)"),
         ("space__penalty", "l3", "tune.space.penalty"),
-        ("metric", "val/acc2", "tune.metric"),
         ("n_workers", 0, "tune.n_workers = 0"),
         ("pruner__n_warmup_steps", 3, "must be below max_epochs"),
         ("grace_period", 20, "grace_period (20 s) must exceed heartbeat_interval (20 s)"),
@@ -66,9 +66,34 @@ def test_bad_tune_params_name_key_and_value(key, value, message):
     assert message in str(err.value)
 
 
+def test_tune_metric_is_refused_naming_its_successor():
+    with pytest.raises(ConfigError) as err:
+        params_with(metric="val/loss")
+    lines = str(err.value).splitlines()[1:]
+    assert len(lines) == 1 and lines[0].startswith("  tune.metric = 'val/loss': replaced by")
+    assert "set train.selection.metric: val/loss" in lines[0]
+    assert "tune.metric" not in str(parse_params(tiny_raw()).tune.model_dump())
+
+
+def _regression_tune(**train_selection) -> dict:
+    raw = tiny_raw()
+    raw["tune"].update(data="poly", model="poly", loss="mse")
+    raw["train"]["selection"].update(train_selection)
+    return raw
+
+
+def test_the_objective_is_the_selection_metric_resolved_for_the_tuned_loss():
+    p = params_with()  # tune.loss ce, train.selection.metric auto
+    assert tuning.objective(p).name == "val/acc" and tuning.objective(p).direction == "maximize"
+    p = parse_params(_regression_tune())  # train.loss ce (gaussians), tune.loss mse (poly)
+    assert p.train.selected.name == "val/acc"  # the train stage's own selection
+    assert tuning.objective(p).name == "val/loss" and tuning.objective(p).direction == "minimize"
+
+
 def test_accuracy_objective_needs_classification():
-    with pytest.raises(ConfigError, match="needs a classification loss"):
-        params_with(metric="val/acc", loss="mse")
+    p = parse_params(_regression_tune(metric="val/acc"))
+    with pytest.raises(ConfigError, match="metric 'val/acc' needs a classification loss"):
+        tuning.objective(p)
 
 
 def test_space_must_fit_the_training_config():
@@ -114,13 +139,14 @@ def test_study_name_follows_what_defines_a_trial_value():
         "train.eval_batch_size": 128,
         "train.devices": 2,
         "train.ddp_timeout_s": 300,
+        "train.selection.metric": "val/acc",  # what auto resolves to for loss ce
     }
     for key, value in same.items():
         assert tuning.study_name(with_overrides(p, {key: value})) == name, key
     different = {
         "tune.space.lr": [1e-3, 1e-1],
         "tune.max_epochs": 5,
-        "tune.metric": "val/acc",
+        "train.selection.metric": "val/loss",
         "seed": 7,
         "train.optimizer.name": "adamw",
         "model.mlp.hidden": [8],
@@ -345,6 +371,64 @@ def test_best_value_follows_the_direction():
     assert math.isnan(tuning.best_value([{"val/loss": math.inf}], "val/loss", "minimize"))
 
 
+def _study_with(n_complete: int, n_pruned: int = 0) -> optuna.Study:
+    """Complete trials whose value depends on lr only (batch size, l2: no effect)."""
+    from optuna.distributions import FloatDistribution, IntDistribution
+
+    dists = {
+        "lr": FloatDistribution(1e-4, 1e-1, log=True),
+        "batch_size_log2": IntDistribution(4, 8),
+        "l2": FloatDistribution(1e-6, 1e-2, log=True),
+    }
+    study, rng = optuna.create_study(), np.random.default_rng(0)
+    for i in range(n_complete + n_pruned):
+        x = {
+            "lr": 10 ** rng.uniform(-4, -1),
+            "batch_size_log2": int(rng.integers(4, 9)),
+            "l2": 10 ** rng.uniform(-6, -2),
+        }
+        state = TrialState.COMPLETE if i < n_complete else TrialState.PRUNED
+        value = (math.log10(x["lr"]) + 2.5) ** 2 if state == TrialState.COMPLETE else None
+        study.add_trial(
+            optuna.trial.create_trial(state=state, value=value, params=x, distributions=dists)
+        )
+    return study
+
+
+def test_importances_count_as_a_ranking_only_from_enough_complete_trials():
+    few = tp.importance_record(_study_with(5, n_pruned=11), seed=0, min_trials=30)
+    assert few["importance_reliable"] is False
+    assert few["importance_trials"] == 5 and few["importance_min_trials"] == 30  # pruned: not
+    assert set(few["importance"]) == {"lr", "batch_size", "l2"}  # kept, flagged as noise
+    enough = tp.importance_record(_study_with(30), seed=0, min_trials=30)
+    assert enough["importance_reliable"] is True and enough["importance_trials"] == 30
+    assert max(enough["importance"], key=enough["importance"].get) == "lr"  # the true driver
+    assert tp.importance_title(5, False).endswith("5 complete trials:\nnoise, not a ranking")
+    assert tp.importance_title(30, True) == "Hyperparameter importance from 30 complete trials"
+
+
+def test_the_report_does_not_rank_importances_from_too_few_trials():
+    from genlab.report_sections import tune_text
+
+    m = {"importance": {"l2": 0.41, "batch_size": 0.30, "lr": 0.29}, "trials": {"complete": 5}}
+    noisy = {**m, "importance_reliable": False, "importance_trials": 5, "importance_min_trials": 30}
+    text = tune_text(noisy)
+    assert "not shown as a ranking because only 5 trials completed (need 30)" in text
+    assert "l2 0.41" not in text
+    ranked = {**noisy, "importance_reliable": True, "importance_trials": 31}
+    assert "Importance (fANOVA from 31 complete trials): l2 0.41, batch_size 0.30" in tune_text(
+        ranked
+    )
+
+
+def test_the_importance_threshold_names_no_study_and_is_checked():
+    p = params_with()
+    bigger = with_overrides(p, {"tune.min_trials_for_importance": 100})
+    assert tuning.study_name(bigger) == tuning.study_name(p)  # it changes no trial
+    with pytest.raises(ConfigError, match="tune.min_trials_for_importance = 1"):
+        params_with(min_trials_for_importance=1)
+
+
 def test_search_never_sees_the_test_split():
     p = params_with()
     splits = make_splits(tuning.base_params(p).data, p.seed)
@@ -404,7 +488,8 @@ def test_pruner_stops_a_trial_through_the_lightning_callback(stores):
     splits = make_splits(tuning.base_params(p).data, p.seed)
     parent = tracking.start_run(p, "tune", "parent", {})
     objective = tuning.Objective(p, splits, parent, "hash")
-    # prunes as soon as a validation loss above 0 is reported: after the first epoch
+    # prunes as soon as a validation metric above 0 is reported (val/acc, the objective of
+    # tune.loss ce): after the first epoch
     study = optuna.create_study(pruner=optuna.pruners.ThresholdPruner(upper=0.0))
     study.optimize(objective, n_trials=1)
     t = study.trials[0]
@@ -415,7 +500,8 @@ def test_pruner_stops_a_trial_through_the_lightning_callback(stores):
     assert child.info.status == "FINISHED" and child.data.tags["optuna.state"] == "pruned"
     assert child.data.tags["genlab.status"] == "pruned"
     assert child.data.tags["mlflow.parentRunId"] == parent
-    assert [m.step for m in client.get_metric_history(child.info.run_id, "val/loss")] == [0]
+    assert [m.step for m in client.get_metric_history(child.info.run_id, "val/acc")] == [0]
+    assert t.intermediate_values[0] == pytest.approx(child.data.metrics["val/acc"])  # pruner
     assert "test/loss" not in child.data.metrics  # the search never logs (or sees) test
 
 

@@ -40,6 +40,15 @@ def main_model(results: Mapping) -> dict:
     return {k: results[k] for k in MAIN_KEYS if k in results}
 
 
+def companion_model(results: Mapping, key: str = "cnn") -> dict:
+    """evaluate: the model trained beside the main one (`train_cnn`), under `cnn.`: its test
+    accuracy alone, or its status when it has none (skipped, diverged). One column: with it,
+    `dvc exp show` still fits 200 columns; its label is in results/evaluate.json."""
+    if "test/acc" in results:
+        return {key: {"test/acc": results["test/acc"]}}
+    return {key: {"status": results.get("status")}}
+
+
 def tuned_model(results: Mapping) -> dict:
     """train_best: the same numbers for the study's winner, under `tuned.` (own column names;
     its label is `tuned.diagnosis` in metrics/diagnosis.json, `diverged` for a diverged run)."""

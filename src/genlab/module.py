@@ -15,7 +15,7 @@ import lightning.pytorch as pl
 import torch
 from torch import Tensor, nn
 
-from genlab.config.train import OptimizerConfig, RegularizationConfig
+from genlab.config.train import SELECTABLE, OptimizerConfig, RegularizationConfig
 from genlab.data.splits import SPLIT_NAMES
 from genlab.losses import loss_fn, predict_labels
 from genlab.regularization import l1_penalty, l2_penalty, split_decay_params
@@ -46,7 +46,9 @@ def build_optimizer(
     raise ValueError(f"unknown optimizer '{cfg.name}'")
 
 
-MONITORED = ("val/loss", "val/acc")
+# What callbacks can monitor: every metric `train.selection.metric` may select on. Lightning
+# stores these as float32 tensors; `training.best_row` compares the history the same way.
+MONITORED = SELECTABLE
 
 
 class GenLabModule(pl.LightningModule):

@@ -15,7 +15,7 @@ def _error_name(rows: list[dict]) -> tuple[str, str]:
     return "loss", "loss"
 
 
-def regularization_curves(results, path: str | Path) -> Path:
+def regularization_curves(results, path: str | Path, seed: int | None = None) -> Path:
     """One panel per variant: train and test loss per epoch, the unregularized run in grey.
 
     The marker is the reported epoch (last, or best-val for early stopping). A log axis shows
@@ -52,7 +52,10 @@ def regularization_curves(results, path: str | Path) -> Path:
     for ax in axes[:, 0]:
         ax.set_ylabel("loss")
     axes.flat[0].legend(fontsize=8)
-    fig.suptitle("Train (solid) and test (dashed) loss per variant; grey: no regularization")
+    which = f" (seed {seed})" if seed is not None else ""
+    fig.suptitle(
+        f"Train (solid) and test (dashed) loss per variant{which}; grey: no regularization"
+    )
     return save_figure(fig, path, dpi=100)
 
 
@@ -68,16 +71,24 @@ def regularization_summary(rows: list[dict], path: str | Path) -> Path:
         v = math.nan if v is None else float(v)
         return 1.0 - v if key == "acc" else v
 
+    def spread(r: dict, split: str) -> float:  # std over seeds (NaN with one seed: no bar)
+        v = r.get(f"{split}/{key}_std", math.nan)
+        return math.nan if v is None else float(v)
+
     train = [err(r, "train") for r in rows]
     test = [err(r, "test") for r in rows]
     y = range(len(rows))
     fig, ax = plt.subplots(figsize=(7, 0.45 * len(rows) + 1.2))
-    ax.barh([i - 0.2 for i in y], train, height=0.4, color="C0", label=f"train {label}")
-    ax.barh([i + 0.2 for i in y], test, height=0.4, color="C3", label=f"test {label}")
+    bars = {"height": 0.4, "capsize": 2}
+    ax.barh([i - 0.2 for i in y], train, xerr=[spread(r, "train") for r in rows], color="C0",
+            label=f"train {label}", **bars)
+    ax.barh([i + 0.2 for i in y], test, xerr=[spread(r, "test") for r in rows], color="C3",
+            label=f"test {label}", **bars)
     ax.set_yticks(list(y), names)
     ax.invert_yaxis()
     ax.set_xlabel(label)
     ax.grid(axis="x", alpha=0.3)
     ax.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.12), ncol=2)
-    ax.set_title("Final train vs test per variant")
+    seeds = rows[0].get("seeds", 1) if rows else 1
+    ax.set_title(f"Final train vs test per variant: mean ± std over {seeds} seeds")
     return save_figure(fig, path, dpi=100)

@@ -8,10 +8,12 @@ seconds, not a finished run.
 from __future__ import annotations
 
 import base64
+import contextlib
 import os
 import subprocess
 import urllib.error
 import urllib.request
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 # Nothing leaves the machine: MLflow's usage telemetry is off unless a user turns it on.
@@ -313,6 +315,8 @@ FINAL_NOTES = {  # first on the page (MLflow folds a description after ~3 lines)
     "with the best validation metric, tested once. The numbers `dvc metrics show` reports.",
     "regularization": "`final/*`: the epoch the study reports (`reported_epoch`): the best "
     "validation epoch with early stopping, else the last. The numbers of the report.",
+    "train_seeds": "`final/*`: the epoch this fit's validation metric selects, as in `train` "
+    "(params' own seed is the run of `train` / `train_cnn`). The numbers of the report.",
     "optimizers": "`final/*`: the last epoch (same epoch budget for every variant, nothing is "
     "selected). The numbers of the report.",
     "lr_range": "`final/*`: the last epoch (same epoch budget for every run, nothing is "
@@ -385,8 +389,8 @@ def start_run(
 ) -> str:
     """Create a run (a parent per stage execution, or a child under one); returns its id.
 
-    Hand the id to `attach_logger` to let Lightning log a fit into it; end it with
-    `client(params).set_terminated(run_id)`.
+    Hand the id to `attach_logger` to let Lightning log a fit into it. A study's runs are
+    opened and ended by `study`.
     """
     tags = dict(tags)
     if parent_run_id:
@@ -447,3 +451,203 @@ def run_for_checkpoint(params: Params, family: str, checkpoint: str | Path):
         max_results=1,
     )
     return runs[0] if runs else None
+
+
+# --------------------------------------------------------------- one study: a parent, its children
+DATA_HASH_TAG, STATUS_TAG, NOT_FINITE_TAG = "genlab.data_hash", "genlab.status", "genlab.not_finite"
+INTERRUPTED = "interrupted (Ctrl-C / SIGINT)"  # the reason `cli.run_stage` gives its KILLED runs
+
+
+def data_hash(*arrays) -> str:
+    """What the `genlab.data_hash` tag of a study's runs means: sha256 over the values of the
+    exact arrays the runs trained and were tested on, in the order given (split data: x and y
+    of train, val, test). Equal tags: the same numbers, whichever file or generator they came
+    from, so it is computed from the arrays in memory, never from a file."""
+    import hashlib
+
+    import numpy as np
+
+    digest = hashlib.sha256()
+    for a in arrays:
+        digest.update(np.ascontiguousarray(a).tobytes())
+    return digest.hexdigest()
+
+
+def splits_hash(splits) -> str:
+    """`data_hash` of a `genlab.data.Splits`: x and y of train, val and test, in that order."""
+    return data_hash(*(a for name in ("train", "val", "test") for a in splits.split(name)))
+
+
+def finite_metrics(values: dict[str, object], step: int = 0) -> tuple[list, list[str]]:
+    """MLflow metrics for the finite numbers of `values`, and the names left out.
+
+    The one NaN policy of genlab's own logging: a value that is NaN or ±inf (a diverged fit's
+    loss, Adam's undefined noise scale) is not logged. The SQLite store reads +inf back as
+    1.8e308 and no metric filter (`metrics.x < 1`, `> -1`) matches a stored NaN, so a logged
+    non-finite value would look like a number in tables and charts, or vanish from queries.
+    Left-out names go to the run's `genlab.not_finite` tag instead (`Study.log_metrics`): every
+    child of a study still shows the same names side by side, metrics plus that tag.
+    Only numbers are metrics: booleans and strings (`status`) are skipped.
+    """
+    import math
+    import numbers
+    import time
+
+    import numpy as np
+    from mlflow.entities import Metric
+
+    now, metrics, dropped = int(time.time() * 1000), [], []
+    for key, value in values.items():
+        if not isinstance(value, numbers.Real) or isinstance(value, bool | np.bool_):
+            continue  # numpy's number scalars are Real, its bool is not: both checks
+        if math.isfinite(value):
+            metrics.append(Metric(key, float(value), now, step))
+        else:
+            dropped.append(key)
+    return metrics, dropped
+
+
+class Child:
+    """A child run while it is open (`Study.child`): its id, the Lightning logger writing into
+    it (if asked for) and, once known, how its fit ended (`outcome`)."""
+
+    def __init__(self, run_id: str, logger=None) -> None:
+        self.run_id, self.logger = run_id, logger
+        self.status: str | None = None
+        self.reason = ""
+
+    def outcome(self, status: str, reason: str = "") -> None:
+        """`ok`, or why the fit is not usable (`diverged`): tagged `genlab.status` (and
+        `genlab.diverged_reason`) when the run ends, which is then FINISHED or FAILED."""
+        self.status, self.reason = status, reason
+
+
+class Study:
+    """An open study: one parent run per stage execution, children for its variants. Made by
+    `study`, which ends every run it opened; nothing else here ends a run."""
+
+    def __init__(self, params: Params, stage: str, run_id: str, tags: dict[str, str]) -> None:
+        self.params, self.stage, self.run_id, self.tags = params, stage, run_id, tags
+        self.mlflow = client(params)
+        self.statuses: list[str] = []  # the children's outcomes: the parent's `genlab.status`
+        self._not_finite: dict[str, set[str]] = {}
+        self._store_down = False  # set when ending a run after an error failed too
+
+    @property
+    def data_hash(self) -> str:
+        return self.tags.get(DATA_HASH_TAG, "")
+
+    @contextlib.contextmanager
+    def child(
+        self,
+        name: str,
+        tags: dict[str, str] | None = None,
+        params: dict[str, object] | None = None,
+        logger: bool = False,
+    ) -> Iterator[Child]:
+        """A child run of the parent (tags: the parent's unless given), ended on leaving:
+        FINISHED, or FAILED with `genlab.status` when its `outcome` is not `ok`; on an error
+        FAILED (KILLED on Ctrl-C) with the reason, and the error goes on. `logger`: Lightning's
+        MLflow logger writing into it (`Child.logger`)."""
+        run_id = start_run(self.params, self.stage, name, tags or self.tags, self.run_id)
+        try:
+            if params:
+                log_params(self.mlflow, run_id, params)
+            attached = attach_logger(self.params, self.stage, run_id) if logger else None
+            run = Child(run_id, attached)
+            yield run
+        except BaseException as err:
+            self._end_on_error(run_id, err)
+            raise
+        state = "FINISHED"
+        if run.status is not None:
+            self.statuses.append(run.status)
+            tags = {STATUS_TAG: run.status}
+            if run.status != "ok":
+                state = "FAILED"
+                if run.reason:
+                    tags["genlab.diverged_reason"] = run.reason
+            self.tag(run_id, tags)
+        self.mlflow.set_terminated(run_id, state)
+
+    def log_params(self, run_id: str, values: dict[str, object]) -> None:
+        log_params(self.mlflow, run_id, values)
+
+    def log_metrics(self, run_id: str, values: dict[str, object], step: int | None = None) -> None:
+        """Numbers as metrics at `step` (0 if None) in MLflow's batches of 1000; NaN and ±inf
+        are not logged but named in the run's `genlab.not_finite` tag (`finite_metrics`)."""
+        metrics, dropped = finite_metrics(values, step or 0)
+        self._log(run_id, metrics, dropped)
+
+    def log_series(
+        self, run_id: str, rows: list[dict[str, float]], keys: Sequence[str], step: str = "epoch"
+    ) -> None:
+        """Per-epoch values (`rows[i][step]` is the step), batched after the fit: one store
+        transaction per 1000 values instead of one per epoch. Non-finite points are gaps."""
+        metrics = []
+        for row in rows:
+            got, _ = finite_metrics({k: row[k] for k in keys if k in row}, int(row[step]))
+            metrics += got
+        self._log(run_id, metrics, [])
+
+    def _log(self, run_id: str, metrics: list, dropped: list[str]) -> None:
+        for i in range(0, len(metrics), 1000):
+            self.mlflow.log_batch(run_id, metrics=metrics[i : i + 1000])
+        names = self._not_finite.setdefault(run_id, set())
+        if not set(dropped) <= names:
+            names.update(dropped)
+            self.tag(run_id, {NOT_FINITE_TAG: ",".join(sorted(names))[:5000]})
+
+    def artifact(self, *paths: str | Path) -> None:
+        """Files (figures, tables) on the parent run."""
+        for path in paths:
+            self.mlflow.log_artifact(self.run_id, str(path))
+
+    def tag(self, run_id: str, tags: dict[str, str]) -> None:
+        from mlflow.entities import RunTag
+
+        self.mlflow.log_batch(run_id, tags=[RunTag(k, str(v)) for k, v in tags.items()])
+
+    def _end_on_error(self, run_id: str, err: BaseException) -> None:
+        """End a run the error left open: KILLED on Ctrl-C (Lightning turns it into SystemExit),
+        as `cli.run_stage` would, else FAILED; the reason in `genlab.end_reason`. If the store
+        is what failed, one try: no retries on every open run before the error is reported."""
+        if self._store_down:
+            return
+        interrupted = isinstance(err, KeyboardInterrupt | SystemExit)
+        reason = INTERRUPTED if interrupted else f"{type(err).__name__}: {err}"
+        try:
+            self.tag(run_id, {END_REASON_TAG: reason[:500]})
+            self.mlflow.set_terminated(run_id, "KILLED" if interrupted else "FAILED")
+        except Exception:  # noqa: BLE001 - the original error is the one to report
+            self._store_down = True
+
+
+@contextlib.contextmanager
+def study(
+    params: Params,
+    stage: str,
+    name: str,
+    tags: dict[str, str],
+    logged: dict[str, object] | None = None,
+) -> Iterator[Study]:
+    """The one MLflow tracker of a study stage: a parent run `name` in the stage's experiment
+    with `tags` and the params `logged`, open for the block; children via `Study.child`.
+
+    Leaving the block ends the parent FINISHED, tagged `genlab.status` (`diverged` if any
+    child's outcome was not `ok`). An error ends the open child and the parent FAILED (KILLED
+    on Ctrl-C) with the reason, and goes on: `cli.run_stage` then finds nothing of the study
+    still RUNNING, so no run is ended twice.
+    """
+    run = Study(params, stage, start_run(params, stage, name, tags), tags)
+    try:
+        if logged:
+            run.log_params(run.run_id, logged)
+        yield run
+    except BaseException as err:
+        run._end_on_error(run.run_id, err)
+        raise
+    if run.statuses:
+        worst = next((s for s in run.statuses if s != "ok"), "ok")
+        run.tag(run.run_id, {STATUS_TAG: worst})
+    run.mlflow.set_terminated(run.run_id, "FINISHED")

@@ -17,6 +17,7 @@ import torch
 from lightning.pytorch.callbacks import EarlyStopping, ModelCheckpoint
 
 from genlab.config import Params
+from genlab.config.train import SelectedMetric
 from genlab.data.datamodule import SplitsDataModule
 from genlab.data.splits import Splits
 from genlab.distributed import check_splittable, launched_world_size, strategy
@@ -108,6 +109,32 @@ def one_device(params: Params) -> Params:
     return params.model_copy(update={"train": train})
 
 
+def best_row(history: list[dict[str, float]], selected: SelectedMetric) -> dict | None:
+    """The epoch selection keeps: the best value of the selected metric, and of several epochs
+    that tie, the earliest. None if no epoch has a finite value.
+
+    Ties are common on val/acc, which moves in steps of 1/n_val. The earliest is what
+    ModelCheckpoint and EarlyStopping keep (they take only a strict improvement), so this pick,
+    `FitResult.best_epoch` and the saved weights are one and the same epoch; and of equally
+    accurate models it is the one with the fewest updates, the least fitted to the training
+    set. (Breaking ties on val/loss instead would need a composite monitored value, and would
+    lean back towards the over-confidence that selecting on accuracy avoids.) Values are
+    compared as the callbacks see them: `self.log` stores them as float32.
+    """
+    key = selected.name
+    finite = [(_as_logged(r[key]), r) for r in history if math.isfinite(r.get(key, math.nan))]
+    if not finite:
+        return None
+    pick = max if selected.mode == "max" else min
+    best = pick(v for v, _ in finite)
+    return next(r for v, r in finite if v == best)
+
+
+def _as_logged(value: float) -> float:
+    """`value` rounded as Lightning's `self.log` stores a Python float (float32)."""
+    return torch.tensor(value, dtype=torch.float32).item()
+
+
 def fit(
     params: Params,
     splits: Splits,
@@ -118,7 +145,8 @@ def fit(
     train_transform: Callable[[torch.Tensor], torch.Tensor] | None = None,
     distributed: bool = False,
 ) -> FitResult:
-    """Seed everything from params.seed, train, and restore the epoch with the best val/loss.
+    """Seed everything from params.seed, train, and restore the epoch with the best value of
+    `train.selection.metric` (val/acc for classification by default; see `best_row`).
 
     `train_transform` (e.g. data augmentation) maps each training batch's inputs; the per-epoch
     evaluation of train/val/test never goes through it. `distributed=True` lets
@@ -135,13 +163,14 @@ def fit(
     check_splittable(t, batch_size)
     dm = SplitsDataModule(splits, batch_size, t.eval_batch_size, seed=params.seed)
     callbacks: list[pl.Callback] = list(extra_callbacks or [])
+    selected = t.selected  # one metric for early stopping, the checkpoint and `best_epoch`
     ckpt = None
     if checkpoint_dir is not None:
         ckpt = ModelCheckpoint(
             dirpath=str(checkpoint_dir),
             filename="model",
-            monitor="val/loss",
-            mode="min",
+            monitor=selected.name,
+            mode=selected.mode,
             save_top_k=1,
             enable_version_counter=False,
             save_weights_only=True,
@@ -150,8 +179,8 @@ def fit(
     if t.early_stopping.enabled:
         callbacks.append(
             EarlyStopping(
-                monitor="val/loss",
-                mode="min",
+                monitor=selected.name,
+                mode=selected.mode,
                 patience=t.early_stopping.patience,
                 min_delta=t.early_stopping.min_delta,
                 check_finite=False,
@@ -182,8 +211,7 @@ def fit(
     primary = trainer.is_global_zero
     history = module.history
     status = "diverged" if module.diverged else "ok"
-    finite = [r for r in history if math.isfinite(r["val/loss"])]
-    best = min(finite, key=lambda r: r["val/loss"]) if finite else None
+    best = best_row(history, selected)
     result = FitResult(
         module=module,
         history=history,

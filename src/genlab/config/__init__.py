@@ -17,6 +17,7 @@ from genlab.config.base import ConfigError, Strict
 from genlab.config.biasvar import BiasVarConfig
 from genlab.config.data import DataConfig
 from genlab.config.diagnosis import DiagnosisConfig
+from genlab.config.double_descent import DoubleDescentConfig
 from genlab.config.losses import LossExamplesConfig
 from genlab.config.lr_range import LrRangeConfig
 from genlab.config.model import ModelConfig
@@ -25,6 +26,7 @@ from genlab.config.polyfit import PolyfitConfig
 from genlab.config.regularization_study import RegularizationStudyConfig
 from genlab.config.tracking import TrackingConfig
 from genlab.config.train import TrainConfig
+from genlab.config.train_seeds import TrainSeedsConfig
 from genlab.config.tune import TuneConfig
 
 __all__ = ["ConfigError", "Params", "as_flat_dict", "load_params", "parse_params", "with_overrides"]
@@ -42,9 +44,11 @@ class Params(Strict):
     lr_range: LrRangeConfig = LrRangeConfig()
     polyfit: PolyfitConfig = PolyfitConfig()
     biasvar: BiasVarConfig = BiasVarConfig()
+    double_descent: DoubleDescentConfig = DoubleDescentConfig()
     regularization: RegularizationStudyConfig = RegularizationStudyConfig()
     diagnosis: DiagnosisConfig = DiagnosisConfig()
     tune: TuneConfig = TuneConfig()
+    train_seeds: TrainSeedsConfig = TrainSeedsConfig()
 
     @model_validator(mode="after")
     def _compatible(self) -> Params:

@@ -17,12 +17,15 @@ Threads = Annotated[int, Field(ge=0, le=256)]
 
 
 class OptimizersConfig(Strict):
-    """Every variant trains the same MLP on the same data from the same seed for `max_epochs`;
+    """Every variant trains the same MLP on the same data from the same seeds for `max_epochs`;
     only the update rule, its samples per update and its learning rate differ."""
 
     dataset: StudyDataset = "digits"
     hidden: list[PosInt] = [64]
     max_epochs: PosInt = 15
+    # every variant runs with seeds seed, seed+1, …, seed+seeds-1 (init and shuffling; the data
+    # stays the one drawn from `seed`): numbers are reported as mean and sample std over them
+    seeds: Annotated[int, Field(ge=1, le=100)] = 3
     batch_size: Annotated[int, Field(ge=2)] = 32  # B of minibatch, momentum, adam, adamw
     momentum: Annotated[float, Field(gt=0, lt=1)] = 0.9
     # optimizer name (as in train.optimizer.name) -> its learning rate; one run per entry

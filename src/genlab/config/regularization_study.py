@@ -42,12 +42,13 @@ class RegularizationStudyConfig(Strict):
     variants: list[Variant] = ALL_VARIANTS
     n_train: PosInt | None = 500  # training samples kept (stratified); null keeps all
     max_epochs: PosInt = 60
+    seeds: Annotated[int, Field(ge=1, le=100)] = 3  # every variant with seed, seed+1, …
     l2: PosFloat = 1e-2  # penalty λ/2·‖W‖²
     weight_decay: PosFloat = 2.0  # decoupled decay (adam becomes adamw)
     l1: PosFloat = 3e-4  # penalty λ·‖W‖₁
     dropout: Annotated[float, Field(gt=0, lt=1)] = 0.3
     dropconnect: Annotated[float, Field(gt=0, lt=1)] = 0.3  # weights dropped (model mlp)
-    patience: PosInt = 5  # early stopping on val/loss
+    patience: PosInt = 5  # early stopping on train.selection.metric (val/acc by default)
     augmentation: AugmentationConfig = AugmentationConfig()
     combined: list[Regularizer] = ["weight_decay", "dropout", "augmentation"]
     near_zero_tol: PosFloat = 1e-3  # |w| below this counts as a zero weight

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Annotated, Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field, ValidationInfo, field_validator, model_validator
 
 from genlab.config.base import NonNegFloat, PosInt, Strict
 
@@ -47,7 +48,39 @@ class RegularizationConfig(Strict):
 class EarlyStoppingConfig(Strict):
     enabled: bool = True
     patience: PosInt = 10
+    # In the selected metric's units: a loss, or a fraction of the validation set for val/acc.
     min_delta: NonNegFloat = 0.0
+
+
+# The validation metrics a model can be selected on; the module logs each of them to Lightning.
+SELECTABLE = ("val/loss", "val/acc")
+CLASSIFICATION_LOSSES = ("ce", "bce")
+
+
+class SelectionConfig(Strict):
+    """Which validation metric picks the model: early stopping, the saved checkpoint, the best
+    epoch and the Optuna objective all compare it.
+
+    `auto` selects on val/acc for classification and val/loss for regression. An
+    over-confident classifier's val/loss reaches its minimum long before its val error does
+    (its loss rises on the few samples it gets confidently wrong while more samples become
+    right), so selecting a classifier on val/loss stops too early for the error it is judged on.
+    """
+
+    metric: Literal["auto", "val/loss", "val/acc"] = "auto"
+
+
+@dataclass(frozen=True)
+class SelectedMetric:
+    """`train.selection.metric` resolved for the loss: its name and which way is better."""
+
+    name: Literal["val/loss", "val/acc"]
+    mode: Literal["min", "max"]  # Lightning's words (EarlyStopping, ModelCheckpoint)
+
+    @property
+    def direction(self) -> Literal["minimize", "maximize"]:
+        """Optuna's words for `mode`."""
+        return "maximize" if self.mode == "max" else "minimize"
 
 
 class TrainConfig(Strict):
@@ -55,6 +88,7 @@ class TrainConfig(Strict):
     max_epochs: PosInt = 40
     optimizer: OptimizerConfig = OptimizerConfig()
     regularization: RegularizationConfig = RegularizationConfig()
+    selection: SelectionConfig = SelectionConfig()
     early_stopping: EarlyStoppingConfig = EarlyStoppingConfig()
     accelerator: Literal["auto", "cpu", "gpu"] = "auto"
     # Scale-out (train and train_best; studies fit each variant on one device). `devices` counts
@@ -71,6 +105,37 @@ class TrainConfig(Strict):
     # CPU threads for torch; 0 leaves torch's default (one per core). Small models often run
     # faster on one thread: per-op thread synchronisation costs more than the arithmetic.
     torch_threads: Annotated[int, Field(ge=0, le=256)] = 0
+
+    # Field validators (not model ones) so that an error names `train.selection` or
+    # `train.early_stopping` and echoes that small block, not the whole train section.
+    @field_validator("selection")
+    @classmethod
+    def _accuracy_needs_classes(cls, sel: SelectionConfig, info: ValidationInfo) -> SelectionConfig:
+        loss = info.data.get("loss")
+        if sel.metric == "val/acc" and loss is not None and loss not in CLASSIFICATION_LOSSES:
+            raise ValueError(
+                f"metric 'val/acc' needs a classification loss (ce or bce), train.loss is "
+                f"'{loss}': use val/loss or auto"
+            )
+        return sel
+
+    @field_validator("early_stopping")
+    @classmethod
+    def _delta_reachable(cls, es: EarlyStoppingConfig, info: ValidationInfo) -> EarlyStoppingConfig:
+        loss, sel = info.data.get("loss"), info.data.get("selection")
+        if loss is not None and sel is not None and es.min_delta >= 1:
+            if _resolve(sel.metric, loss).name == "val/acc":
+                raise ValueError(
+                    f"min_delta {es.min_delta:g} is in val/acc units (selection on val/acc): no "
+                    "epoch can improve accuracy by that much; use a value below 1 (e.g. 0)"
+                )
+        return es
+
+    @property
+    def selected(self) -> SelectedMetric:
+        """The metric selection compares, resolved for `loss` (`auto`: val/acc for ce and
+        bce, val/loss for mse); read it here rather than re-deriving it."""
+        return _resolve(self.selection.metric, self.loss)
 
     @model_validator(mode="after")
     def _decay_needs_a_decoupled_optimizer(self) -> TrainConfig:
@@ -95,3 +160,9 @@ class TrainConfig(Strict):
         """Processes asked for (`devices: auto` counts as one: it is one unless GPUs show up)."""
         per_node = self.devices if isinstance(self.devices, int) else 1
         return per_node * self.num_nodes
+
+
+def _resolve(metric: str, loss: str) -> SelectedMetric:
+    if metric == "auto":
+        metric = "val/acc" if loss in CLASSIFICATION_LOSSES else "val/loss"
+    return SelectedMetric(metric, "max" if metric == "val/acc" else "min")

@@ -19,9 +19,7 @@ for bias, test minus training error for variance) on the same models.
 
 from __future__ import annotations
 
-import hashlib
 import math
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -30,6 +28,7 @@ import torch
 from matplotlib.ticker import MaxNLocator
 from scipy.stats import spearmanr
 
+from genlab import tracking
 from genlab.bias_variance import (
     Decomposition,
     fresh_sets,
@@ -56,8 +55,8 @@ from genlab.experiments.ensembles import (
 from genlab.models import MLP
 from genlab.plotting import plt, save_figure
 from genlab.progress import Progress
-from genlab.tracking import client, log_params, run_params, run_tags, start_run
 
+STAGE = "biasvar"
 # Independent random streams, all derived from params.seed.
 STREAM = {"reg_sets": 0, "reg_labels": 1, "clf_sets": 2, "clf_points": 3, "clf_labels": 4}
 SWEEP_IDS = {"degree": 0, "width": 1, "epochs": 2}
@@ -308,7 +307,7 @@ def run_biasvar(params: Params) -> BiasVarResult:
     torch.set_num_threads(cfg.torch_threads)
     reg = regression_problem(params)
     levels = degree_sweep(reg, cfg.regression.degrees)
-    progress = Progress("biasvar", len(cfg.regression.widths) + len(cfg.classification.widths))
+    progress = Progress(STAGE, len(cfg.regression.widths) + len(cfg.classification.widths))
     levels += mlp_sweeps(reg, cfg.regression.widths, cfg.regression.mlp, params.seed, progress)
     clf = classification_problem(params)
     levels += mlp_sweeps(
@@ -515,55 +514,42 @@ def plot_shortcut(result: BiasVarResult, path: str | Path) -> Path:
 
 
 def data_hash(result: BiasVarResult) -> str:
-    """sha256 of every training set and test point the study used."""
-    h = hashlib.sha256()
-    for problem in (result.regression, result.classification):
-        for a in (problem.x_sets, problem.y_sets, problem.x_test):
-            h.update(np.ascontiguousarray(a).tobytes())
-    return h.hexdigest()
+    """`tracking.data_hash` of every training set and test point the study used."""
+    arrays = (
+        a
+        for problem in (result.regression, result.classification)
+        for a in (problem.x_sets, problem.y_sets, problem.x_test)
+    )
+    return tracking.data_hash(*arrays)
 
 
 def track(params: Params, result: BiasVarResult, figures: list[Path], metrics: dict) -> str:
     """One parent run for the stage, one child per complexity level; figures on the parent."""
-    mlflow = client(params)
-    tags = run_tags(params, "biasvar", data_hash(result))
+    tags = tracking.run_tags(params, STAGE, data_hash(result))
     name = f"K{result.regression.draws}-s{params.seed}"  # the stage is the experiment
-    parent = start_run(params, "biasvar", name, tags)
     # the study draws its own data from both generators: their sections apply, nothing else
-    flat = run_params(params, "biasvar", trained=False, datasets=("poly", "gaussians"))
-    log_params(mlflow, parent, flat)
-    worst = "ok"
-    for lv in result.levels:
-        variant = f"{lv.task}-{lv.sweep}{lv.value}"
-        child = start_run(
-            params,
-            "biasvar",
-            f"{variant}-{name}",  # what differs first: MLflow cuts long names
-            {**tags, "genlab.variant": variant, "genlab.status": lv.status},
-            parent_run_id=parent,
-        )
-        problem = result.regression if lv.task == "regression" else result.classification
-        log_values(
-            mlflow,
-            child,
-            lv.metrics(),
-            params={
+    logged = tracking.run_params(params, STAGE, trained=False, datasets=("poly", "gaussians"))
+    with tracking.study(params, STAGE, name, tags, logged) as runs:
+        for lv in result.levels:
+            variant = f"{lv.task}-{lv.sweep}{lv.value}"
+            problem = result.regression if lv.task == "regression" else result.classification
+            level = {
                 "task": lv.task,
                 "sweep": lv.sweep,
                 lv.sweep: lv.value,
                 "draws": problem.draws,
                 "n_train": problem.y_sets.shape[1],
-            },
-        )
-        mlflow.set_terminated(child, "FINISHED" if lv.status == "ok" else "FAILED")
-        if lv.status != "ok":
-            worst = "diverged"
-    log_values(mlflow, parent, as_flat_dict_plain(metrics))
-    for path in figures:
-        mlflow.log_artifact(parent, str(path))
-    mlflow.set_tag(parent, "genlab.status", worst)
-    mlflow.set_terminated(parent)
-    return parent
+            }
+            with runs.child(
+                f"{variant}-{name}",  # what differs first: MLflow cuts long names
+                {**tags, "genlab.variant": variant},
+                level,
+            ) as child:
+                runs.log_metrics(child.run_id, lv.metrics())
+                child.outcome(lv.status)
+        runs.log_metrics(runs.run_id, as_flat_dict_plain(metrics))
+        runs.artifact(*figures)
+    return runs.run_id
 
 
 def as_flat_dict_plain(d: dict, prefix: str = "") -> dict[str, float]:
@@ -576,15 +562,3 @@ def as_flat_dict_plain(d: dict, prefix: str = "") -> dict[str, float]:
         elif isinstance(v, int | float) and not isinstance(v, bool):
             out[key] = float(v)
     return out
-
-
-def log_values(mlflow, run_id: str, values: dict[str, float], params: dict | None = None) -> None:
-    """Finite numbers as metrics, with params, in as few calls (SQLite transactions) as allowed."""
-    from mlflow.entities import Metric, Param
-
-    now = int(time.time() * 1000)
-    metrics = [Metric(k, float(v), now, 0) for k, v in values.items() if math.isfinite(v)]
-    plist = [Param(k, str(v)) for k, v in (params or {}).items()]
-    while metrics or plist:
-        mlflow.log_batch(run_id, metrics=metrics[:1000], params=plist[:100])
-        metrics, plist = metrics[1000:], plist[100:]

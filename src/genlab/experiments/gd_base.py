@@ -9,25 +9,14 @@ like params.yaml, and trained through `genlab.training.fit`.
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import io
-import math
 import sys
-import time
 from collections.abc import Iterator, Sequence
 
 from genlab.config import Params, with_overrides
 from genlab.data import Splits, make_splits
 from genlab.judged import judged, known_baseline, to_judge
-from genlab.tracking import (
-    attach_logger,
-    client,
-    log_params,
-    run_params,
-    run_tags,
-    short,
-    start_run,
-)
+from genlab.tracking import Child, Study, run_params, run_tags, short, splits_hash, study
 from genlab.training import FitResult
 
 
@@ -59,15 +48,6 @@ def study_splits(params: Params) -> Splits:
     return make_splits(params.data, params.seed)
 
 
-def splits_hash(splits: Splits) -> str:
-    """sha256 over the split arrays: tags MLflow runs with the exact data they saw."""
-    h = hashlib.sha256()
-    for name in ("train", "val", "test"):
-        for arr in splits.split(name):
-            h.update(arr.tobytes())
-    return h.hexdigest()
-
-
 @contextlib.contextmanager
 def quiet_progress(marker: str) -> Iterator[None]:
     """Drop a progress bar Lightning always draws (the LR finder's) unless stderr is a TTY;
@@ -89,73 +69,26 @@ def quiet_progress(marker: str) -> Iterator[None]:
             print("\n".join(kept), file=sys.stderr)
 
 
-class StudyRuns:
-    """One MLflow parent run per stage execution, one child per variant, same metric names."""
+def open_study(params: Params, stage: str, name: str, splits: Splits):
+    """The study's MLflow parent run (`tracking.study`): the children hold the curves."""
+    tags = run_tags(params, stage, splits_hash(splits), curves=False)
+    return study(params, stage, name, tags, run_params(params, stage, trained=False))
 
-    def __init__(self, params: Params, stage: str, name: str, data_hash: str) -> None:
-        self.params, self.stage, self.data_hash = params, stage, data_hash
-        self.mlflow = client(params)
-        tags = run_tags(params, stage, data_hash, curves=False)  # the children hold the curves
-        self.parent = start_run(params, stage, name, tags)
-        self.log_params(self.parent, run_params(params, stage, trained=False))
 
-    def log_params(self, run_id: str, values: dict[str, object]) -> None:
-        log_params(self.mlflow, run_id, values)
-
-    def child(self, p: Params, variant: str, extra: dict[str, object]):
-        """A child run for one variant and a Lightning logger writing into it, named by what
-        differs between the study's variants (`adam-lr0.003`, `bs32-suggested-lr0.0123`): the
-        parent's name says what they share."""
-        tags = {**run_tags(p, self.stage, self.data_hash), "genlab.variant": variant}
-        name = f"{variant}-lr{short(p.train.optimizer.lr)}"
-        run_id = start_run(p, self.stage, name, tags, self.parent)
-        self.log_params(run_id, {**run_params(p), **extra})  # the variant's data/model/train
-        return run_id, attach_logger(self.params, self.stage, run_id)
-
-    def log_series(self, run_id: str, history: list[dict[str, float]], keys: Sequence[str]):
-        """Extra per-epoch values (e.g. samples seen, seconds) as metrics, step = epoch."""
-        from mlflow.entities import Metric
-
-        now = int(time.time() * 1000)
-        metrics = [
-            Metric(k, float(row[k]), now, int(row["epoch"]))
-            for row in history
-            for k in keys
-            if k in row and math.isfinite(row[k])
-        ]
-        for i in range(0, len(metrics), 1000):
-            self.mlflow.log_batch(run_id, metrics=metrics[i : i + 1000])
-
-    def finish_child(self, run_id: str, result: FitResult, final: dict[str, float]) -> None:
-        from mlflow.entities import Metric
-
-        # NaN too (a diverged run's loss, Adam's undefined noise scale): every child of the
-        # study then has the same metric names side by side in the MLflow UI
-        now = int(time.time() * 1000)
-        values = [Metric(k, float(v), now, 0) for k, v in final.items()]
-        if values:
-            self.mlflow.log_batch(run_id, metrics=values)
-        self.mlflow.set_tag(run_id, "genlab.status", result.status)
-        if result.status != "ok":
-            self.mlflow.set_tag(run_id, "genlab.diverged_reason", result.reason)
-        self.mlflow.set_terminated(run_id, "FINISHED" if result.status == "ok" else "FAILED")
-
-    def finish(self, artifacts: Sequence[str], metrics: dict[str, float]) -> None:
-        from mlflow.entities import Metric
-
-        now = int(time.time() * 1000)
-        finite = {k: v for k, v in metrics.items() if isinstance(v, float) and math.isfinite(v)}
-        if finite:
-            self.mlflow.log_batch(
-                self.parent, metrics=[Metric(k, v, now, 0) for k, v in finite.items()]
-            )
-        for path in artifacts:
-            self.mlflow.log_artifact(self.parent, str(path))
-        self.mlflow.set_terminated(self.parent)
-
-    def fail(self) -> None:
-        """Mark the parent FAILED when the stage stops on an error (children stay as they are)."""
-        self.mlflow.set_terminated(self.parent, "FAILED")
+def variant_run(
+    runs: Study | None, p: Params, variant: str, extra: dict[str, object], seeded: bool = False
+) -> contextlib.AbstractContextManager[Child | None]:
+    """The child run of one variant with a Lightning logger writing into it (nothing when
+    untracked), named by what differs between the study's variants (`adam-lr0.003`,
+    `bs32-suggested-lr0.0123`; with `seeded`, where each variant runs over several seeds,
+    `adam-s43-lr0.003`): the parent's name says what they share. The `genlab.seed` tag is
+    `p.seed` either way; params: the variant's data/model/train and `extra`."""
+    if runs is None:
+        return contextlib.nullcontext()
+    tags = {**run_tags(p, runs.stage, runs.data_hash), "genlab.variant": variant}
+    seed = f"-s{p.seed}" if seeded else ""
+    name = f"{variant}{seed}-lr{short(p.train.optimizer.lr)}"
+    return runs.child(name, tags, {**run_params(p), **extra}, logger=True)
 
 
 def final_row(history: list[dict[str, float]]) -> dict[str, float]:

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import math
 import tempfile
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -27,17 +28,18 @@ from genlab.config import Params, with_overrides
 from genlab.data import Splits
 from genlab.data.datamodule import SplitsDataModule
 from genlab.experiments.gd_base import (
-    StudyRuns,
     final_row,
     fits_to_judge,
+    open_study,
     quiet_progress,
-    splits_hash,
     study_params,
     study_splits,
+    variant_run,
 )
 from genlab.outputs import write_csv, write_json
 from genlab.plotting import plt, save_figure
 from genlab.progress import Progress
+from genlab.tracking import Study
 from genlab.training import FitResult, accelerator, build_module, fit, use_threads
 
 STAGE = "lr_range"
@@ -77,7 +79,6 @@ class StudyResult:
     spread: dict[int, dict[str, float]]
     trainings: list[Training]
     max_batch_size: dict[str, object]
-    runs: StudyRuns | None = None
 
 
 def base_params(params: Params) -> Params:
@@ -229,59 +230,61 @@ def answer(scaling: dict[str, float], trainings: list[Training]) -> dict[str, ob
 
 
 def run_training(
-    p: Params, splits: Splits, batch_size: int, kind: str, lr: float, runs: StudyRuns | None
+    p: Params, splits: Splits, batch_size: int, kind: str, lr: float, runs: Study | None
 ) -> Training:
     pv = with_overrides(p, {"train.optimizer.batch_size": batch_size, "train.optimizer.lr": lr})
-    run_id, logger = "", None
-    if runs is not None:
-        extra = {"lr_range.batch_size": batch_size, "lr_range.lr_kind": kind}
-        run_id, logger = runs.child(pv, f"bs{batch_size}-{kind}", extra)
-    result = fit(pv, splits, logger=logger)
-    last = final_row(result.history)
-    final = {k: float(last[k]) for k in FINAL_KEYS if k in last}
-    if runs is not None:
-        runs.finish_child(run_id, result, {f"final/{k}": v for k, v in final.items()})
-    return Training(batch_size, kind, lr, result, final, run_id)
+    extra = {"lr_range.batch_size": batch_size, "lr_range.lr_kind": kind}
+    with variant_run(runs, pv, f"bs{batch_size}-{kind}", extra) as child:
+        result = fit(pv, splits, logger=child and child.logger)
+        last = final_row(result.history)
+        final = {k: float(last[k]) for k in FINAL_KEYS if k in last}
+        if child is not None:
+            runs.log_metrics(child.run_id, {f"final/{k}": v for k, v in final.items()})
+            child.outcome(result.status, result.reason)
+    return Training(batch_size, kind, lr, result, final, child.run_id if child else "")
 
 
-def run_study(params: Params, track: bool = True) -> StudyResult:
-    """Range tests over batch sizes x seeds, the scaling fit, then the fixed-vs-suggested runs."""
+def study_data(params: Params) -> Splits:
+    """The study's data, drawn from params' seed."""
+    return study_splits(base_params(params))
+
+
+def open_runs(params: Params, splits: Splits) -> AbstractContextManager[Study]:
+    """The study's MLflow parent run (fit, figure, tables), named by what its runs share."""
+    cfg = params.lr_range
+    hidden = "x".join(map(str, cfg.hidden))
+    name = f"{cfg.optimizer}-{cfg.dataset}-mlp{hidden}-s{params.seed}"  # stage: experiment
+    return open_study(params, STAGE, name, splits)
+
+
+def run_study(params: Params, splits: Splits, runs: Study | None = None) -> StudyResult:
+    """Range tests over batch sizes x seeds, the scaling fit, then the fixed-vs-suggested runs
+    on `splits` (`study_data`); with `runs` (`open_runs`), one MLflow child per training."""
     from genlab.experiments.batch_size_finder import max_batch_size
 
     cfg = params.lr_range
     use_threads(cfg.torch_threads)
     base = base_params(params)
-    splits = study_splits(base)
     check_batch_sizes(cfg.batch_sizes, len(splits.x_train))
-    runs = None
-    if track:
-        hidden = "x".join(map(str, cfg.hidden))
-        name = f"{cfg.optimizer}-{cfg.dataset}-mlp{hidden}-s{params.seed}"  # stage: experiment
-        runs = StudyRuns(params, STAGE, name, splits_hash(splits))
-    try:
-        pairs = [(b, s) for b in cfg.batch_sizes for s in cfg.seeds]
-        progress = Progress(f"{STAGE} range tests", len(pairs))
-        tests = []
-        for b, s in pairs:
-            tests.append(range_test(base, splits, b, s))
-            progress.step(f"B={b} seed {s}")
-        ok = [t for t in tests if t.suggestion is not None]
-        scaling = fit_scaling([t.batch_size for t in ok], [t.suggestion for t in ok])
-        per_b = spread(tests)
-        trainings = []
-        todo = [(b, "fixed", cfg.fixed_lr) for b in cfg.batch_sizes]
-        todo += [(b, "suggested", per_b[b]["median"]) for b in cfg.batch_sizes]
-        todo = sorted((t for t in todo if math.isfinite(t[2])), key=lambda t: t[0])
-        progress = Progress(f"{STAGE} trainings", len(todo))
-        for b, kind, lr in todo:
-            trainings.append(run_training(base, splits, b, kind, lr, runs))
-            progress.step(f"B={b} {kind} lr")
-        mbs = max_batch_size(base, splits, cfg.max_batch_size)
-    except BaseException:
-        if runs is not None:
-            runs.fail()
-        raise
-    return StudyResult(base, splits, tests, scaling, per_b, trainings, mbs, runs)
+    pairs = [(b, s) for b in cfg.batch_sizes for s in cfg.seeds]
+    progress = Progress(f"{STAGE} range tests", len(pairs))
+    tests = []
+    for b, s in pairs:
+        tests.append(range_test(base, splits, b, s))
+        progress.step(f"B={b} seed {s}")
+    ok = [t for t in tests if t.suggestion is not None]
+    scaling = fit_scaling([t.batch_size for t in ok], [t.suggestion for t in ok])
+    per_b = spread(tests)
+    trainings = []
+    todo = [(b, "fixed", cfg.fixed_lr) for b in cfg.batch_sizes]
+    todo += [(b, "suggested", per_b[b]["median"]) for b in cfg.batch_sizes]
+    todo = sorted((t for t in todo if math.isfinite(t[2])), key=lambda t: t[0])
+    progress = Progress(f"{STAGE} trainings", len(todo))
+    for b, kind, lr in todo:
+        trainings.append(run_training(base, splits, b, kind, lr, runs))
+        progress.step(f"B={b} {kind} lr")
+    mbs = max_batch_size(base, splits, cfg.max_batch_size)
+    return StudyResult(base, splits, tests, scaling, per_b, trainings, mbs)
 
 
 # ------------------------------------------------------------------------------ outputs

@@ -1,18 +1,22 @@
 """Study `optimizers`: how the update rule and the samples per update shape training.
 
 Full-batch GD, SGD (one sample per update), mini-batch SGD, SGD with momentum and Adam train
-the same MLP on the same data from the same seed for the same number of epochs, each at its
-own learning rate (params `optimizers.variants`). The training loss (whole training set, eval
-mode, end of each epoch) is compared against four clocks: epochs, parameter updates, samples
-seen and wall-clock seconds. The lecture's claims are checked with numbers: GD makes one update
-per epoch, so per epoch it falls behind; SGD's one-sample steps make its loss curve the
-noisiest; mini-batches sit in between.
+the same MLP on the same data for the same number of epochs, each at its own learning rate
+(params `optimizers.variants`), each over the same `optimizers.seeds` seeds (`seed`, `seed`+1,
+…: init and shuffling; the data is always the one drawn from `seed`). The training loss (whole
+training set, eval mode, end of each epoch) is compared against four clocks: epochs, parameter
+updates, samples seen and wall-clock seconds. The lecture's claims are checked with numbers,
+seed by seed: GD makes one update per epoch, so per epoch it falls behind; SGD's one-sample
+steps make its loss curve the noisiest; mini-batches sit in between. A claim holds only where
+every seed says so; where the seeds disagree it is within the noise, not established.
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from collections.abc import Sequence
+from contextlib import AbstractContextManager
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import lightning.pytorch as pl
@@ -23,20 +27,41 @@ from genlab.config import Params, with_overrides
 from genlab.data import Splits
 from genlab.data.datamodule import InMemoryBatches, to_tensors
 from genlab.experiments.gd_base import (
-    StudyRuns,
     final_row,
     fits_to_judge,
-    splits_hash,
+    open_study,
     study_params,
     study_splits,
+    variant_run,
 )
 from genlab.outputs import write_csv, write_json
 from genlab.plotting import plt, save_figure
 from genlab.progress import Progress
+from genlab.seeds import mean_std, verdict
+from genlab.seeds import seed_list as seeds_from
+from genlab.tracking import Study
 from genlab.training import FitResult, build_module, fit, use_threads
 
 STAGE = "optimizers"
 FINAL_KEYS = ("train/loss", "val/loss", "test/loss", "train/acc", "val/acc", "test/acc", "gap/loss")
+# per-variant numbers reported as mean over seeds and `<key>_std` (sample std, ddof 1)
+SPREAD_KEYS = (
+    *FINAL_KEYS,
+    "s_per_epoch",
+    "gradient_noise",
+    "train_loss_increase_frac",
+    "train_loss_delta_std",
+)
+# the same in every seed (set by the variant, the data and the epoch budget)
+FIXED_KEYS = ("lr", "batch_size", "epochs", "updates_per_epoch", "updates", "samples_seen")
+# the lecture's claims (`lecture_claims`): each is decided seed by seed
+CLAIMS = (
+    "gd_highest_train_loss_at_equal_epochs",
+    "update_noise_sgd_gt_minibatch_gt_gd",
+    "curve_goes_up_more_often_sgd_ge_minibatch_ge_gd",
+    "sgd_slowest_per_epoch_wallclock",
+    "gd_fastest_per_epoch_wallclock",
+)
 CLOCKS = (  # (column, axis label, log-scale x)
     ("epochs", "epochs", False),
     ("updates", "parameter updates", True),
@@ -47,30 +72,52 @@ CLOCKS = (  # (column, axis label, log-scale x)
 
 @dataclass
 class Variant:
-    """One optimizer setting: its validated params and how many samples one update uses."""
+    """One optimizer setting at one seed: its validated params and how many samples one update
+    uses."""
 
     name: str
     params: Params
     batch_size: int
     samples_per_epoch: int
 
+    @property
+    def seed(self) -> int:
+        return self.params.seed
+
 
 @dataclass
 class Outcome:
+    """One trained (variant, seed)."""
+
     variant: Variant
     result: FitResult
     curve: list[dict[str, float]]
     summary: dict[str, object]
     run_id: str = ""
 
+    @property
+    def label(self) -> str:
+        """`adam-s43`: the model's name in `to_judge` and in the per-seed table."""
+        return f"{self.variant.name}-s{self.variant.seed}"
+
 
 @dataclass
 class StudyResult:
     base: Params
     splits: Splits
-    outcomes: list[Outcome]
+    outcomes: list[Outcome]  # variant by variant, each over the seeds in order
     claims: dict[str, object]
-    runs: StudyRuns | None = None
+    seeds: list[int] = field(default_factory=list)
+    summaries: dict[str, dict[str, object]] = field(default_factory=dict)  # per variant
+
+    def first_seed(self) -> list[Outcome]:
+        """One outcome per variant: the run at params' own seed (what the figure draws)."""
+        return [o for o in self.outcomes if o.variant.seed == self.seeds[0]]
+
+
+def seed_list(params: Params) -> list[int]:
+    """The study's seeds (`genlab.seeds.seed_list` of `optimizers.seeds`)."""
+    return seeds_from(params.seed, params.optimizers.seeds)
 
 
 def base_params(params: Params) -> Params:
@@ -94,9 +141,12 @@ def samples_per_epoch(splits: Splits, batch_size: int) -> int:
     return sum(len(yb) for _, yb in InMemoryBatches(x, y, batch_size, shuffle=False))
 
 
-def build_variants(params: Params, splits: Splits) -> list[Variant]:
-    """One validated params object per entry of `optimizers.variants` (name -> lr)."""
+def build_variants(params: Params, splits: Splits, seed: int | None = None) -> list[Variant]:
+    """One validated params object per entry of `optimizers.variants` (name -> lr), trained
+    from `seed` (default: params' own). The data (`splits`) does not depend on it."""
     base = base_params(params)
+    if seed is not None:
+        base = with_overrides(base, {"seed": seed})
     n = len(splits.x_train)
     out = []
     for name, lr in params.optimizers.variants.items():
@@ -190,13 +240,15 @@ def curve_noise(train_loss: list[float]) -> dict[str, float]:
 def summarize(
     v: Variant, result: FitResult, rows: list[dict[str, float]], grad_noise: float
 ) -> dict[str, object]:
-    """The table row of one variant: its setting, its clocks, its final (last-epoch) numbers
-    and its noise (of one update's gradient, and of the epoch-end loss curve)."""
+    """The table row of one variant at one seed: its setting, its clocks, its final
+    (last-epoch) numbers and its noise (of one update's gradient, and of the epoch-end loss
+    curve)."""
     last = final_row(result.history)
     o = v.params.train.optimizer
     epochs = len(rows)
     return {
         "variant": v.name,
+        "seed": v.seed,
         "lr": o.lr,
         "batch_size": v.batch_size,
         "status": result.status,
@@ -213,8 +265,30 @@ def summarize(
     }
 
 
+def aggregate(per_seed: list[dict[str, object]]) -> dict[str, object]:
+    """One variant's table row over its seeds: each number in SPREAD_KEYS as its mean and
+    `<key>_std`, over the seeds that trained without diverging (all seeds when none did, so a
+    variant that always diverges still shows its timing). `status` is "ok" only when every seed
+    is; `seeds_ok` says how many were."""
+    first = per_seed[0]
+    ok = [s for s in per_seed if s["status"] == "ok"]
+    pool = ok or per_seed
+    row: dict[str, object] = {
+        "variant": first["variant"],
+        **{k: first[k] for k in FIXED_KEYS},
+        "status": "ok" if len(ok) == len(per_seed) else "diverged",
+        "seeds": len(per_seed),
+        "seeds_ok": len(ok),
+        "time_s": mean_std([s["time_s"] for s in pool])[0],
+    }
+    for key in SPREAD_KEYS:
+        row[key], row[f"{key}_std"] = mean_std([s.get(key, math.nan) for s in pool])
+    row["noise_scale"] = first["noise_scale"]
+    return row
+
+
 def lecture_claims(summaries: dict[str, dict[str, object]]) -> dict[str, object]:
-    """The lecture's claims, each with the numbers that decide it on this data.
+    """The lecture's claims on one seed's runs, each with the numbers that decide it.
 
     Only claims whose variants were run appear. A claim that is false is reported as false:
     the point is to see where the textbook picture holds here and where it does not.
@@ -253,43 +327,78 @@ def lecture_claims(summaries: dict[str, dict[str, object]]) -> dict[str, object]
     return claims
 
 
-def run_study(params: Params, track: bool = True) -> StudyResult:
-    """Train every variant (one MLflow child run each under one parent run)."""
+def claims_over_seeds(
+    per_seed: Sequence[dict[str, object]], summaries: dict[str, dict[str, object]]
+) -> dict[str, object]:
+    """The results file's `claims`: the numbers behind them as means over seeds (from the
+    aggregated `summaries`), then each claim some seed could decide, as a `verdict`."""
+    s = summaries
+    claims: dict[str, object] = {
+        "updates_per_epoch": {k: v["updates_per_epoch"] for k, v in s.items()},
+        "final_train_loss": {k: v.get("train/loss") for k, v in s.items()},
+        "gradient_noise": {k: v["gradient_noise"] for k, v in s.items()},
+        "noise_scale": {k: v["noise_scale"] for k, v in s.items()},
+        "train_loss_increase_frac": {k: v["train_loss_increase_frac"] for k, v in s.items()},
+        "train_loss_delta_std": {k: v["train_loss_delta_std"] for k, v in s.items()},
+        "s_per_epoch": {k: v["s_per_epoch"] for k, v in s.items()},
+    }
+    for name in CLAIMS:
+        if any(name in c for c in per_seed):
+            claims[name] = verdict([c.get(name) for c in per_seed])
+    return claims
+
+
+def study_data(params: Params) -> Splits:
+    """The study's data, drawn from params' seed, whatever seed a variant trains with."""
+    return study_splits(base_params(params))
+
+
+def open_runs(params: Params, splits: Splits) -> AbstractContextManager[Study]:
+    """The study's MLflow parent run (the means), named by what its variants share."""
+    cfg = params.optimizers
+    seeds = seed_list(params)
+    hidden = "x".join(map(str, cfg.hidden))  # the stage is the experiment: not repeated
+    tail = f"s{seeds[0]}" if len(seeds) == 1 else f"s{seeds[0]}-{seeds[-1]}"
+    return open_study(params, STAGE, f"{cfg.dataset}-mlp{hidden}-bs{cfg.batch_size}-{tail}", splits)
+
+
+def run_study(params: Params, splits: Splits, runs: Study | None = None) -> StudyResult:
+    """Train every variant at every seed on `splits` (`study_data`); with `runs` (`open_runs`),
+    one MLflow child run each."""
     cfg = params.optimizers
     use_threads(cfg.torch_threads)
     base = base_params(params)
-    splits = study_splits(base)
-    variants = build_variants(params, splits)
-    runs = None
-    if track:
-        hidden = "x".join(map(str, cfg.hidden))  # the stage is the experiment: not repeated
-        name = f"{cfg.dataset}-mlp{hidden}-bs{cfg.batch_size}-s{params.seed}"
-        runs = StudyRuns(params, STAGE, name, splits_hash(splits))
+    seeds = seed_list(params)
+    per_seed = {seed: build_variants(params, splits, seed) for seed in seeds}
     outcomes = []
-    noise: dict[int, float] = {}
-    progress = Progress(STAGE, len(variants))
-    try:
-        for v in variants:
-            if v.batch_size not in noise:
-                noise[v.batch_size] = gradient_noise(v.params, splits, v.batch_size)
-            run_id, logger = "", None
-            if runs is not None:
-                extra = {"optimizers.variant": v.name, "effective_batch_size": v.batch_size}
-                run_id, logger = runs.child(v.params, v.name, extra)
-            result = fit(v.params, splits, logger=logger)
-            rows = curve(result.history, v.samples_per_epoch)
-            summary = summarize(v, result, rows, noise[v.batch_size])
-            if runs is not None:
-                runs.log_series(run_id, rows, ("samples_seen", "time_s"))
-                runs.finish_child(run_id, result, final_metrics(summary))
-            outcomes.append(Outcome(v, result, rows, summary, run_id))
-            progress.step(v.name)
-    except BaseException:
-        if runs is not None:
-            runs.fail()
-        raise
-    claims = lecture_claims({o.variant.name: o.summary for o in outcomes})
-    return StudyResult(base, splits, outcomes, claims, runs)
+    noise: dict[tuple[int, int], float] = {}  # (batch size, seed): the init differs by seed
+    progress = Progress(STAGE, len(cfg.variants) * len(seeds))
+    for i in range(len(cfg.variants)):  # variant by variant, each over the seeds
+        for seed in seeds:
+            v = per_seed[seed][i]
+            if (v.batch_size, seed) not in noise:
+                noise[v.batch_size, seed] = gradient_noise(v.params, splits, v.batch_size)
+            extra = {"optimizers.variant": v.name, "effective_batch_size": v.batch_size}
+            with variant_run(runs, v.params, v.name, extra, seeded=True) as child:
+                result = fit(v.params, splits, logger=child and child.logger)
+                rows = curve(result.history, v.samples_per_epoch)
+                summary = summarize(v, result, rows, noise[v.batch_size, seed])
+                if child is not None:
+                    runs.log_series(child.run_id, rows, ("samples_seen", "time_s"))
+                    runs.log_metrics(child.run_id, final_metrics(summary))
+                    child.outcome(result.status, result.reason)
+            outcomes.append(Outcome(v, result, rows, summary, child.run_id if child else ""))
+            progress.step(v.name if len(seeds) == 1 else f"{v.name} s{seed}")
+    summaries = {
+        name: aggregate([o.summary for o in outcomes if o.variant.name == name])
+        for name in cfg.variants
+    }
+    seed_claims = [
+        lecture_claims({o.variant.name: o.summary for o in outcomes if o.variant.seed == seed})
+        for seed in seeds
+    ]
+    claims = claims_over_seeds(seed_claims, summaries)
+    return StudyResult(base, splits, outcomes, claims, seeds, summaries)
 
 
 def final_metrics(summary: dict[str, object]) -> dict[str, float]:
@@ -302,21 +411,57 @@ def final_metrics(summary: dict[str, object]) -> dict[str, float]:
     return {k: float(v) for k, v in out.items()}
 
 
+def parent_metrics(study: StudyResult) -> dict[str, float]:
+    """The parent run's metrics: each variant's means over seeds and their spreads
+    (`adam/final/test/loss`, `adam/final/test/loss_std`), same names as the children's."""
+    out: dict[str, float] = {}
+    for name, row in study.summaries.items():
+        for key in SPREAD_KEYS:
+            metric = f"final/{key}" if key in FINAL_KEYS else key
+            out[f"{name}/{metric}"] = float(row[key])
+            out[f"{name}/{metric}_std"] = float(row[f"{key}_std"])
+    return out
+
+
 # ------------------------------------------------------------------------------ outputs
 
 
-def four_views(outcomes: list[Outcome], path: str | Path, title: str = "") -> Path:
-    """Training loss against epochs, updates, samples seen and seconds, one line per variant."""
+def _band(outcomes: list[Outcome], col: str) -> tuple[list[float], np.ndarray, np.ndarray] | None:
+    """Min and max training loss over the seeds that ran every epoch, where they share the
+    x values (epochs, updates, samples seen; not seconds); None with fewer than two such."""
+    curves = [o.curve for o in outcomes if o.result.status == "ok"]
+    if len(curves) < 2 or len({len(c) for c in curves}) != 1:
+        return None
+    xs = [[r[col] for r in c] for c in curves]
+    if any(x != xs[0] for x in xs):
+        return None
+    ys = np.asarray([[r["train/loss"] for r in c] for c in curves], dtype=float)
+    return xs[0], ys.min(axis=0), ys.max(axis=0)
+
+
+def four_views(
+    outcomes: list[Outcome], path: str | Path, title: str = "", seeds: Sequence[int] = ()
+) -> Path:
+    """Training loss against epochs, updates, samples seen and seconds: one line per variant
+    (the run at `seeds[0]`, or the first outcome of each variant), with the min–max band over
+    all its seeds shaded where the seeds share the x axis (every clock but seconds)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
+    by_variant: dict[str, list[Outcome]] = {}
+    for o in outcomes:
+        by_variant.setdefault(o.variant.name, []).append(o)
     fig, axes = plt.subplots(2, 2, figsize=(11, 8))
     for ax, (col, label, logx) in zip(axes.flat, CLOCKS, strict=True):
-        for o in outcomes:
-            xs = [r[col] for r in o.curve]
-            ys = [r["train/loss"] for r in o.curve]
-            lr = o.variant.params.train.optimizer.lr
-            name = f"{o.variant.name} (B={o.variant.batch_size}, lr={lr:g})"
-            ax.plot(xs, ys, marker=".", ms=4, label=name)
+        for color, group in enumerate(by_variant.values()):
+            shown = next((o for o in group if seeds and o.variant.seed == seeds[0]), group[0])
+            xs = [r[col] for r in shown.curve]
+            ys = [r["train/loss"] for r in shown.curve]
+            lr = shown.variant.params.train.optimizer.lr
+            name = f"{shown.variant.name} (B={shown.variant.batch_size}, lr={lr:g})"
+            ax.plot(xs, ys, marker=".", ms=4, color=f"C{color}", label=name)
+            band = _band(group, col)
+            if band is not None:
+                ax.fill_between(band[0], band[1], band[2], color=f"C{color}", alpha=0.2, lw=0)
         ax.set_xlabel(label)
         ax.set_ylabel("train/loss (whole train set)")
         ax.set_yscale("log")
@@ -337,40 +482,54 @@ def metrics(study: StudyResult) -> dict[str, object]:
         "model": f"mlp{'x'.join(map(str, cfg.model.mlp.hidden))}",
         "epochs": cfg.train.max_epochs,
         "seed": cfg.seed,
+        "seeds": list(study.seeds),
         "variants": {
-            o.variant.name: {k: v for k, v in o.summary.items() if k != "variant"}
-            for o in study.outcomes
+            name: {k: v for k, v in row.items() if k != "variant"}
+            for name, row in study.summaries.items()
         },
         "claims": study.claims,
         "to_judge": fits_to_judge(
-            [(o.variant.name, o.result, o.run_id) for o in study.outcomes], study.splits
+            [(o.label, o.result, o.run_id) for o in study.outcomes], study.splits
         ),
     }
+
+
+def figure_title(study: StudyResult) -> str:
+    b, seeds = study.base, study.seeds
+    spread = (
+        f"; shaded: min–max over seeds {seeds[0]}–{seeds[-1]} (not on seconds)"
+        if len(seeds) > 1
+        else ""
+    )
+    return (
+        f"{b.data.name}, n_train={len(study.splits.x_train)}, "
+        f"mlp{'x'.join(map(str, b.model.mlp.hidden))}, {b.train.max_epochs} epochs; "
+        f"lines: seed {seeds[0]}{spread}"
+    )
 
 
 def write_outputs(
     study: StudyResult, plots_dir: str | Path, results_path: str | Path
 ) -> list[Path]:
-    """Per-variant curves, the summary table, the four-view figure and the metrics file;
-    returns the files to attach to the parent MLflow run."""
+    """Per-variant curves (first seed), the summary table (means and spreads), the per-seed
+    table, the four-view figure and the metrics file; returns the files to attach to the parent
+    MLflow run."""
     plots_dir = Path(plots_dir)
-    for o in study.outcomes:
+    for o in study.first_seed():
         write_csv(plots_dir / f"curve_{o.variant.name}.csv", o.curve)
-    table = write_csv(plots_dir / "summary.csv", [o.summary for o in study.outcomes])
-    b = study.base
-    title = (
-        f"{b.data.name}, n_train={len(study.splits.x_train)}, "
-        f"mlp{'x'.join(map(str, b.model.mlp.hidden))}, {b.train.max_epochs} epochs, seed {b.seed}"
-    )
-    fig = four_views(study.outcomes, plots_dir / "optimizers.png", title)
+    table = write_csv(plots_dir / "summary.csv", list(study.summaries.values()))
+    per_seed = write_csv(plots_dir / "seeds.csv", [o.summary for o in study.outcomes])
+    fig = four_views(study.outcomes, plots_dir / "optimizers.png", figure_title(study), study.seeds)
     write_json(results_path, metrics(study))
-    return [table, fig]
+    return [table, per_seed, fig]
 
 
 def summary_line(study: StudyResult) -> str:
     parts = []
-    for o in study.outcomes:
-        s = o.summary
-        loss = s.get("test/loss", float("nan"))
-        parts.append(f"{o.variant.name} {s['status']} test/loss {loss:.3f} ({s['time_s']:.1f}s)")
-    return "optimizers: " + "; ".join(parts)
+    for name, s in study.summaries.items():
+        loss, std = s.get("test/loss", math.nan), s.get("test/loss_std", math.nan)
+        spread = f" ± {std:.3f}" if math.isfinite(std) else ""
+        status = s["status"] if s["status"] == "ok" else f"{s['seeds_ok']}/{s['seeds']} ok"
+        parts.append(f"{name} {status} test/loss {loss:.3f}{spread} ({s['time_s']:.1f}s/seed)")
+    n = len(study.seeds)
+    return f"optimizers ({n} seed{'s' if n > 1 else ''}, mean ± std): " + "; ".join(parts)

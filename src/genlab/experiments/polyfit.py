@@ -21,9 +21,7 @@ effective degrees of freedom): early-stopped GD is implicitly regularized.
 
 from __future__ import annotations
 
-import hashlib
 import math
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -31,6 +29,7 @@ import numpy as np
 import torch
 from matplotlib.ticker import MaxNLocator
 
+from genlab import tracking
 from genlab.config import Params, with_overrides
 from genlab.data import make_splits
 from genlab.data.poly import true_function
@@ -40,7 +39,6 @@ from genlab.experiments.ensembles import legendre_design
 from genlab.judged import TAG, judged, known_baseline, to_judge
 from genlab.plotting import plt, save_figure
 from genlab.progress import Progress
-from genlab.tracking import client, run_params, run_tags, start_run
 from genlab.training import fit
 
 METHODS = ("ls", "gd")
@@ -159,7 +157,7 @@ def run_polyfit(params: Params) -> PolyfitResult:
     splits = polyfit_splits(params)
     out = []
     degrees = list(params.polyfit.sweep())
-    progress = Progress("polyfit", len(degrees))
+    progress = Progress(STAGE, len(degrees))
     for degree in degrees:
         ls_coef, ls = least_squares(splits, degree)
         gd_coef, gd, history = gradient_descent(params, splits, degree)
@@ -257,47 +255,8 @@ def plot_curves(result: PolyfitResult, degrees: list[int], path: str | Path) -> 
 # ------------------------------------------------------------------------------ MLflow
 
 
-def data_hash(splits: Splits) -> str:
-    """sha256 of the arrays the study used (train, val and the fresh test sample)."""
-    h = hashlib.sha256()
-    for name in SPLIT_NAMES:
-        for a in splits.split(name):
-            h.update(np.ascontiguousarray(a).tobytes())
-    return h.hexdigest()
-
-
-def log_run(
-    mlflow,
-    run_id: str,
-    values: dict[str, float],
-    params: dict | None = None,
-    history: list[dict[str, float]] | None = None,
-) -> None:
-    """Final values, per-epoch curves (step = epoch) and params in as few calls as allowed.
-
-    Each call is one SQLite transaction (up to 1000 metrics and 100 params). Lightning's MLflow
-    logger writes one transaction per epoch (~20 ms here), longer than the epoch itself for these
-    30-point fits, so the curves are logged after the fit, batched.
-    """
-    from mlflow.entities import Metric, Param
-
-    now = int(time.time() * 1000)
-    keys = ("train/loss", "val/loss", "test/loss", "gap/loss", "updates")
-    metrics = [
-        Metric(k, float(row[k]), now, int(row["epoch"]))
-        for row in history or []
-        for k in keys
-        if k in row and math.isfinite(row[k])
-    ]
-    metrics += [
-        Metric(k, float(v), now, 0)
-        for k, v in values.items()
-        if isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v)
-    ]
-    plist = [Param(k, str(v)) for k, v in (params or {}).items()]
-    while metrics or plist:
-        mlflow.log_batch(run_id, metrics=metrics[:1000], params=plist[:100])
-        metrics, plist = metrics[1000:], plist[100:]
+STAGE = "polyfit"
+CURVE_KEYS = ("train/loss", "val/loss", "test/loss", "gap/loss", "updates")
 
 
 def models_to_judge(result: PolyfitResult, children: dict[int, str]) -> dict:
@@ -315,40 +274,31 @@ def track(
     params: Params, result: PolyfitResult, figures: list[Path], metrics: dict
 ) -> tuple[str, dict[int, str]]:
     """One parent run for the stage, one child per degree (GD curves, both methods' losses);
-    returns the parent's id and each degree's child run id."""
-    mlflow = client(params)
-    tags = run_tags(params, "polyfit", data_hash(result.splits))
+    returns the parent's id and each degree's child run id.
+
+    Curves are logged after the fit, batched: Lightning's logger writes one store transaction
+    per epoch (~20 ms here), longer than an epoch of these 30-point fits.
+    """
+    tags = tracking.run_tags(params, STAGE, tracking.splits_hash(result.splits))
     p = params.data.poly
     name = f"{p.function}-n{p.n_train}-sigma{p.noise_sigma:g}-s{params.seed}"
-    parent = start_run(params, "polyfit", name, tags)
-    worst, children = "ok", {}
+    logged = tracking.run_params(params, STAGE, trained=False, datasets=("poly",))
     keep = ("model.poly.degree", "train.optimizer.name", "train.optimizer.lr", "train.max_epochs")
-    for r in result.degrees:
-        status = r.gd["status"]
-        child = start_run(
-            params,
-            "polyfit",
-            f"degree{r.degree}-{name}",  # what differs first: MLflow cuts long names
-            {**tags, "genlab.variant": f"degree{r.degree}", "genlab.status": status},
-            parent_run_id=parent,
-        )
-        gd_flat = run_params(gd_params(params, r.degree))
-        log_run(
-            mlflow,
-            child,
-            {f"ls/{k}": v for k, v in r.ls.items()} | {f"gd/{k}": v for k, v in r.gd.items()},
-            params={k: gd_flat[k] for k in keep},
-            history=r.history,
-        )
-        children[r.degree] = child
-        mlflow.set_terminated(child, "FINISHED" if status == "ok" else "FAILED")
-        if status != "ok":
-            worst = "diverged"
-    flat = run_params(params, "polyfit", trained=False, datasets=("poly",))
-    finals = {f"{m}/{k}": v for m in METHODS for k, v in metrics[m].items()}
-    log_run(mlflow, parent, finals, params=flat)
-    for path in figures:
-        mlflow.log_artifact(parent, str(path))
-    mlflow.set_tag(parent, "genlab.status", worst)
-    mlflow.set_terminated(parent)
-    return parent, children
+    children = {}
+    with tracking.study(params, STAGE, name, tags, logged) as runs:
+        for r in result.degrees:
+            gd_flat = tracking.run_params(gd_params(params, r.degree))
+            with runs.child(
+                f"degree{r.degree}-{name}",  # what differs first: MLflow cuts long names
+                {**tags, "genlab.variant": f"degree{r.degree}"},
+                {k: gd_flat[k] for k in keep},
+            ) as child:
+                runs.log_series(child.run_id, r.history, CURVE_KEYS)
+                values = {f"ls/{k}": v for k, v in r.ls.items()}
+                runs.log_metrics(child.run_id, values | {f"gd/{k}": v for k, v in r.gd.items()})
+                child.outcome(r.gd["status"], r.gd.get("reason", ""))
+            children[r.degree] = child.run_id
+        finals = {f"{m}/{k}": v for m in METHODS for k, v in metrics[m].items()}
+        runs.log_metrics(runs.run_id, finals)
+        runs.artifact(*figures)
+    return runs.run_id, children

@@ -7,17 +7,20 @@ child run of the study's run.
 
 Which model is reported: the last epoch, because the variants share one epoch budget and the
 point is what the regularizer itself does; a variant that includes early stopping reports the
-epoch with the best val/loss, which is exactly what early stopping with restore keeps. Both
+epoch with the best `train.selection.metric` (val/acc for classification by default: the error
+the lecture's claim is about), which is exactly what early stopping with restore keeps. Both
 come from the per-epoch history, measured on whole splits in eval mode.
 """
 
 from __future__ import annotations
 
+import contextlib
 import math
 from dataclasses import dataclass, replace
 
 from sklearn.model_selection import train_test_split
 
+from genlab import tracking
 from genlab.augmentation import Augmentation, augmentation_for
 from genlab.config import ConfigError, Params, with_overrides
 from genlab.config.regularization_study import RegularizationStudyConfig
@@ -25,6 +28,7 @@ from genlab.data.splits import Splits
 from genlab.judged import judged, known_baseline, to_judge
 from genlab.progress import Progress
 from genlab.regularization import fraction_near_zero
+from genlab.seeds import mean_std, seed_list, verdict
 
 STAGE = "regularization"
 SPLIT_KEYS = ("train/loss", "val/loss", "test/loss", "train/acc", "val/acc", "test/acc")
@@ -57,6 +61,7 @@ class VariantResult:
     near_zero: float
     reason: str = ""  # why it diverged, when it did
     run_id: str = ""
+    seed: int = 0  # init, shuffling, dropout masks (the data subsample stays params' seed)
 
 
 def regularizers_of(variant: str, cfg: RegularizationStudyConfig) -> list[str]:
@@ -176,7 +181,8 @@ def subsample_train(splits: Splits, n_train: int | None, seed: int) -> Splits:
 
 
 def reported_row(history: list[dict[str, float]], best_epoch: int, early_stopping: bool) -> dict:
-    """The last epoch, or the best-val epoch for variants that stop early (see module doc)."""
+    """The last epoch, or, for variants that stop early, the epoch `fit` selected on
+    `train.selection.metric` (`FitResult.best_epoch`; see module doc)."""
     if early_stopping and 0 <= best_epoch < len(history):
         return history[best_epoch]
     return history[-1] if history else {}
@@ -214,29 +220,40 @@ def epochs_to_train_loss(history: list[dict[str, float]], target: float) -> floa
 
 
 def epochs_claim(rows: list[dict[str, object]], target: float) -> dict[str, object]:
-    """Dropout and DropConnect against `none`: more epochs to the same training loss?"""
-    epochs = {str(r["variant"]): r["epochs_to_train_loss"] for r in rows}
-    base = epochs.get("none", math.nan)
-    out: dict[str, object] = {"train_loss_target": target, "none": base}
+    """Dropout and DropConnect against `none`: more epochs to the same training loss?
+
+    `rows` are per-seed rows (`seed_rows`); each seed compares with `none` of the same seed.
+    The verdict is True or False only when every seed agrees, else None (within the noise)."""
+    by_seed: dict[object, dict[str, float]] = {}
+    for r in rows:
+        by_seed.setdefault(r.get("seed"), {})[str(r["variant"])] = float(r["epochs_to_train_loss"])
+    base = [e.get("none", math.nan) for e in by_seed.values()]
+    out: dict[str, object] = {
+        "train_loss_target": target, "none": mean_std(base)[0], "seeds": len(base)
+    }
     for name in ("dropout", "dropconnect"):
-        if name in epochs:
-            mine = epochs[name]
-            out[name] = mine
-            known = math.isfinite(base) and math.isfinite(mine)
-            out[f"{name}_needs_more"] = (mine > base) if known else None
+        pairs = [(e["none"], e[name]) for e in by_seed.values() if name in e and "none" in e]
+        if not pairs:
+            continue
+        out[name] = mean_std([m for _, m in pairs])[0]
+        more = [m > b if math.isfinite(b) and math.isfinite(m) else None for b, m in pairs]
+        seeds = verdict(more)
+        out[f"{name}_needs_more"] = seeds["holds"]
+        out[f"{name}_needs_more_seeds"] = f"{seeds['seeds_holding']}/{seeds['seeds']}"
     return out
 
 
-def summary_rows(
+def seed_rows(
     results: list[VariantResult], train_loss_target: float = 0.5
 ) -> list[dict[str, object]]:
-    """One table row per variant, with the change against `none` and the claim's verdict."""
-    base = next(r.final for r in results if r.plan.name == "none")
+    """One row per (variant, seed), with the change against `none` of the same seed."""
+    base = {r.seed: r.final for r in results if r.plan.name == "none"}
     rows = []
     for r in results:
-        f = r.final
+        f, b = r.final, base[r.seed]
         row: dict[str, object] = {
             "variant": r.plan.name,
+            "seed": r.seed,
             "regularizers": r.plan.description,
             "status": r.status,
             **{k: f[k] for k in (*SPLIT_KEYS, "gap/loss", "gap/acc") if k in f},
@@ -248,12 +265,12 @@ def summary_rows(
         }
         deltas = {
             "loss": (
-                _get(f, "train/loss") - _get(base, "train/loss"),
-                _get(f, "test/loss") - _get(base, "test/loss"),
+                _get(f, "train/loss") - _get(b, "train/loss"),
+                _get(f, "test/loss") - _get(b, "test/loss"),
             ),
             "error": (
-                error_of(f, "train") - error_of(base, "train"),
-                error_of(f, "test") - error_of(base, "test"),
+                error_of(f, "train") - error_of(b, "train"),
+                error_of(f, "test") - error_of(b, "test"),
             ),
         }
         for measure, (d_train, d_test) in deltas.items():
@@ -265,80 +282,97 @@ def summary_rows(
     return rows
 
 
+# what the table reports as mean ± sample std over seeds (the rest: mean only)
+SPREAD_KEYS = (
+    *SPLIT_KEYS, "gap/loss", "d_train_loss", "d_test_loss", "d_train_error", "d_test_error",
+    "epochs_to_train_loss",
+)
+
+
+def summary_rows(
+    results: list[VariantResult], train_loss_target: float = 0.5
+) -> list[dict[str, object]]:
+    """One table row per variant: means and spreads over seeds, and the claim's verdict.
+
+    A verdict stands only where every seed gives it ("holds" in 3 of 3 seeds); seeds that
+    disagree give "seeds disagree", with the count of seeds where the claim holds beside it.
+    """
+    per_variant: dict[str, list[dict[str, object]]] = {}
+    for row in seed_rows(results, train_loss_target):
+        per_variant.setdefault(str(row["variant"]), []).append(row)
+    rows = []
+    for name, group in per_variant.items():
+        n = len(group)
+        ok = [g for g in group if g["status"] == "ok"]
+        row: dict[str, object] = {
+            "variant": name,
+            "regularizers": group[0]["regularizers"],
+            "status": "ok" if len(ok) == n else "diverged",
+            "seeds": n,
+            "seeds_ok": len(ok),
+        }
+        numeric = [k for k, v in group[0].items() if k != "seed" and _is_number(v)]
+        for key in numeric:
+            mean, std = mean_std([float(g[key]) for g in group if g.get(key) is not None])
+            row[key] = mean
+            if key in SPREAD_KEYS:
+                row[f"{key}_std"] = std
+        for measure in ("loss", "error"):
+            verdicts = [str(g[f"claim_{measure}"]) for g in group]
+            row[f"claim_{measure}"] = verdicts[0] if len(set(verdicts)) == 1 else "seeds disagree"
+            row[f"claim_{measure}_seeds"] = f"{verdicts.count('holds')}/{n}"
+        rows.append(row)
+    return rows
+
+
+def _is_number(v: object) -> bool:
+    return isinstance(v, int | float) and not isinstance(v, bool)
+
+
 def _get(row: dict, key: str) -> float:
     value = row.get(key)
     return math.nan if value is None else float(value)
 
 
 def curve_rows(results: list[VariantResult]) -> list[dict[str, object]]:
-    """Long-format learning curves: one row per (variant, epoch)."""
+    """Long-format learning curves: one row per (variant, seed, epoch)."""
     keep = ("epoch", "updates", *SPLIT_KEYS, "gap/loss", "gap/acc")
     return [
-        {"variant": r.plan.name, **{k: h[k] for k in keep if k in h}}
+        {"variant": r.plan.name, "seed": r.seed, **{k: h[k] for k in keep if k in h}}
         for r in results
         for h in r.history
     ]
 
 
-class _Tracker:
-    """MLflow bookkeeping of the study: one parent run, one child per variant."""
+def variant_run(runs: tracking.Study | None, plan: VariantPlan):
+    """The child run of one (variant, seed) with a Lightning logger writing into it (nothing
+    when untracked): its description first on the page, what it trained with as params."""
+    if runs is None:
+        return contextlib.nullcontext()
+    tags = tracking.run_tags(plan.params, STAGE, runs.data_hash, plan.description)
+    tags["genlab.variant"] = plan.name
+    logged = {  # what this variant trained with: its dataset, model and train sections
+        **tracking.run_params(plan.params),
+        "variant": plan.name,
+        "regularizers": plan.description,
+    }
+    if plan.augmentation is not None:
+        logged.update({f"augmentation.{k}": v for k, v in plan.augmentation.describe().items()})
+    name = f"{plan.name}-s{plan.params.seed}"  # what differs first: MLflow cuts long names
+    return runs.child(name, tags, logged, logger=True)
 
-    def __init__(self, params: Params, data_hash: str) -> None:
-        from genlab.tracking import (
-            client,
-            describe_run,
-            log_params,
-            run_params,
-            run_tags,
-            start_run,
-        )
 
-        self.params, self.client = params, client(params)
-        self.tags = run_tags(params, STAGE, data_hash, curves=False)  # children: the curves
-        cfg = params.regularization
-        name = f"n{cfg.n_train or 'all'}-{describe_run(params)}"  # the stage is the experiment
-        self.parent = start_run(params, STAGE, name, self.tags)
-        log_params(self.client, self.parent, run_params(params, STAGE, trained=False))
-
-    def start_child(self, plan: VariantPlan):
-        from genlab.tracking import attach_logger, log_params, run_params, run_tags, start_run
-
-        tags = run_tags(plan.params, STAGE, self.tags["genlab.data_hash"], plan.description)
-        tags["genlab.variant"] = plan.name
-        run_id = start_run(self.params, STAGE, plan.name, tags, parent_run_id=self.parent)
-        logged = {  # what this variant trained with: its dataset, model and train sections
-            **run_params(plan.params),
-            "variant": plan.name,
-            "regularizers": plan.description,
+def child_metrics(result: VariantResult) -> dict[str, float]:
+    """A child run's single values: the reported epoch's split metrics and gaps (`final/*`)."""
+    values = {f"final/{k}": v for k, v in result.final.items()}
+    values.update(
+        {
+            "epochs_to_best": result.best_epoch + 1 if result.best_epoch >= 0 else math.nan,
+            "reported_epoch": result.reported_epoch,
+            "near_zero_fraction": result.near_zero,
         }
-        if plan.augmentation is not None:
-            logged.update({f"augmentation.{k}": v for k, v in plan.augmentation.describe().items()})
-        log_params(self.client, run_id, logged)
-        return run_id, attach_logger(self.params, STAGE, run_id)
-
-    def finish_child(self, result: VariantResult) -> None:
-        from mlflow.entities import Metric
-
-        run_id = result.run_id
-        values = {f"final/{k}": v for k, v in result.final.items()}  # split metrics and gaps
-        values.update(
-            {
-                "epochs_to_best": result.best_epoch + 1 if result.best_epoch >= 0 else math.nan,
-                "reported_epoch": result.reported_epoch,
-                "near_zero_fraction": result.near_zero,
-            }
-        )
-        metrics = [Metric(k, float(v), 0, 0) for k, v in values.items() if math.isfinite(float(v))]
-        self.client.log_batch(run_id, metrics=metrics)
-        self.client.set_tag(run_id, "genlab.status", result.status)
-        if result.status != "ok":
-            self.client.set_tag(run_id, "genlab.diverged_reason", result.reason)
-        self.client.set_terminated(run_id, "FINISHED" if result.status == "ok" else "FAILED")
-
-    def fail(self, run_id: str | None) -> None:
-        for rid in (run_id, self.parent):
-            if rid:
-                self.client.set_terminated(rid, "FAILED")
+    )
+    return values
 
 
 def run_variant(plan: VariantPlan, splits: Splits, logger=None) -> VariantResult:
@@ -359,6 +393,7 @@ def run_variant(plan: VariantPlan, splits: Splits, logger=None) -> VariantResult
         epochs_run=result.epochs_run,
         near_zero=fraction_near_zero(result.module.decayed, cfg.near_zero_tol),
         reason=result.reason,
+        seed=plan.params.seed,
     )
 
 
@@ -374,51 +409,58 @@ class Study:
     def to_judge(self) -> dict:
         """Each variant's reported numbers and run, for the `diagnosis` stage."""
         models = [
-            judged(r.plan.name, {**r.final, "status": r.status, "reason": r.reason}, r.run_id)
+            judged(
+                f"{r.plan.name}-s{r.seed}",
+                {**r.final, "status": r.status, "reason": r.reason},
+                r.run_id,
+            )
             for r in self.results
         ]
         return to_judge(models, self.baseline)
 
 
-def run_study(params: Params, splits: Splits, data_hash: str = "", track: bool = True) -> Study:
-    """Plan (validate) every variant, then train each; with `track`, one MLflow child each.
+@dataclass
+class StudyPlan:
+    """Every (variant, seed) validated before any training or run, and the data they share."""
 
-    The parent run is left open for the caller's artifacts: end it with `finish_study`.
-    """
+    plans: list[VariantPlan]  # variant by variant, each over the seeds
+    data: Splits  # `regularization.n_train` training samples; val/test whole
+    baseline: tuple[float | None, str] = (None, "")  # the data's error floor, if recorded
+
+
+def plan_study(params: Params, splits: Splits) -> StudyPlan:
+    """Plan (validate) every variant for every seed: `seed`, `seed`+1, …, params' own first."""
     cfg = params.regularization
-    plans = plan_variants(params, splits.info)
+    per_seed = [
+        plan_variants(with_overrides(params, {"seed": s}), splits.info)
+        for s in seed_list(params.seed, cfg.seeds)
+    ]
+    plans = [p for variant in zip(*per_seed, strict=True) for p in variant]  # variant by variant
     data = subsample_train(splits, cfg.n_train, params.seed)
-    tracker = _Tracker(params, data_hash) if track else None
-    parent = tracker.parent if tracker else None
-    study = Study([], len(data.x_train), parent, known_baseline(splits.info))
-    child = None
-    progress = Progress(STAGE, len(plans))
-    try:
-        for plan in plans:
-            logger = None
-            if tracker is not None:
-                child, logger = tracker.start_child(plan)
-            res = run_variant(plan, data, logger)
-            if tracker is not None:
-                res.run_id = child
-                tracker.finish_child(res)
-                child = None
-            study.results.append(res)
-            progress.step(plan.name)
-    except BaseException:
-        if tracker is not None:
-            tracker.fail(child)
-        raise
+    return StudyPlan(plans, data, known_baseline(splits.info))
+
+
+def open_runs(params: Params, plan: StudyPlan):
+    """The study's MLflow parent run (`tracking.study`; the children hold the curves), tagged
+    with the hash of the data the variants train and are tested on."""
+    tags = tracking.run_tags(params, STAGE, tracking.splits_hash(plan.data), curves=False)
+    name = f"n{params.regularization.n_train or 'all'}-{tracking.describe_run(params)}"
+    logged = tracking.run_params(params, STAGE, trained=False)
+    return tracking.study(params, STAGE, name, tags, logged)  # the stage is the experiment
+
+
+def run_study(params: Params, plan: StudyPlan, runs: tracking.Study | None = None) -> Study:
+    """Train each planned (variant, seed); with `runs` (`open_runs`), one MLflow child each."""
+    cfg = params.regularization
+    study = Study([], len(plan.data.x_train), runs.run_id if runs else None, plan.baseline)
+    progress = Progress(STAGE, len(plan.plans))
+    for vp in plan.plans:
+        with variant_run(runs, vp) as child:
+            res = run_variant(vp, plan.data, child and child.logger)
+            if child is not None:
+                res.run_id = child.run_id
+                runs.log_metrics(child.run_id, child_metrics(res))
+                child.outcome(res.status, res.reason)
+        study.results.append(res)
+        progress.step(vp.name if cfg.seeds == 1 else f"{vp.name} s{vp.params.seed}")
     return study
-
-
-def finish_study(params: Params, study: Study, artifacts: list, failed: bool = False) -> None:
-    """Attach the figures and tables to the parent run and end it."""
-    if study.parent_run_id is None:
-        return
-    from genlab.tracking import client
-
-    mlflow = client(params)
-    for path in artifacts:
-        mlflow.log_artifact(study.parent_run_id, str(path))
-    mlflow.set_terminated(study.parent_run_id, "FAILED" if failed else "FINISHED")

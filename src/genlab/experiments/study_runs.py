@@ -166,7 +166,7 @@ def open_study(
     if study.direction.name.lower() != direction:
         raise ConfigError(
             f"tune.study_name '{name}' already exists with direction "
-            f"{study.direction.name.lower()}, but tune.metric needs {direction}"
+            f"{study.direction.name.lower()}, but train.selection.metric needs {direction}"
         )
     return study, created
 

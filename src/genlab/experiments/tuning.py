@@ -37,7 +37,6 @@ from datetime import datetime
 from typing import Any
 
 import lightning.pytorch as pl
-import numpy as np
 import optuna
 from lightning.pytorch.loggers import Logger
 from optuna.trial import FrozenTrial, TrialState
@@ -45,6 +44,7 @@ from optuna.trial import FrozenTrial, TrialState
 from genlab import tracking
 from genlab.config import Params, with_overrides
 from genlab.config.base import ConfigError
+from genlab.config.train import SelectedMetric
 from genlab.config.tune import TuneConfig
 from genlab.data.splits import Splits
 from genlab.experiments.study_runs import (
@@ -175,6 +175,12 @@ def base_params(params: Params) -> Params:
         ) from None
 
 
+def objective(params: Params) -> SelectedMetric:
+    """What the study optimizes: `train.selection.metric` resolved for `tune.loss`, the metric
+    each trial's early stopping and the pruner watch too."""
+    return base_params(params).train.selected
+
+
 def check_space(params: Params) -> Params:
     """Fail before any trial when a corner of the space is not a valid config; return the base."""
     base = base_params(params)
@@ -202,17 +208,20 @@ def check_space(params: Params) -> Params:
 def study_name(params: Params) -> str:
     """`tune.study_name`, or (`auto`) `tune-<data>-<model>-<hash>`.
 
-    The hash covers what defines a trial's value: the search space, the objective metric, the
-    epochs per trial, the seed and the base training config (`train`, `data.<data>`,
-    `model.<model>`) minus the searched keys. Change any of them and a new study starts; change
-    `n_trials`, `n_workers`, `storage`, the sampler or the pruner and the same study goes on.
+    The hash covers what defines a trial's value: the search space, the objective metric (as
+    resolved: `auto` and the metric it stands for name the same study), the epochs per trial,
+    the seed and the base training config (`train`, `data.<data>`, `model.<model>`) minus the
+    searched keys. Change any of them and a new study starts; change `n_trials`, `n_workers`,
+    `storage`, the sampler or the pruner and the same study goes on.
     """
     tune = params.tune
     if tune.study_name != "auto":
         return tune.study_name
-    base = base_params(params).model_dump(mode="json")
+    resolved = base_params(params)
+    base = resolved.model_dump(mode="json")
     train = base["train"]
     train["optimizer"].pop("lr"), train["optimizer"].pop("batch_size")
+    train.pop("selection")  # enters resolved, as "metric" below
     # Not part of a trial's value: threads, the evaluation batch, scale-out (a trial runs on
     # one process). They are no DVC dependency of `tune` either (dvc.yaml).
     scale_out = ("devices", "num_nodes", "strategy", "ddp_timeout_s")
@@ -226,7 +235,7 @@ def study_name(params: Params) -> str:
         model.pop("dropout")
     defining = {
         "space": tune.space.model_dump(mode="json"),
-        "metric": tune.metric,
+        "metric": resolved.train.selected.name,
         "seed": params.seed,
         "data": {"name": tune.data, **base["data"][tune.data]},
         "model": {"name": tune.model, **model},
@@ -408,14 +417,6 @@ def search_splits(splits: Splits) -> Splits:
     )
 
 
-def data_hash(splits: Splits) -> str:
-    h = hashlib.sha256()
-    for name in ("train", "val", "test"):
-        for a in splits.split(name):
-            h.update(np.ascontiguousarray(a).tobytes())
-    return h.hexdigest()
-
-
 HIDDEN = ("test/", "gap/")
 
 
@@ -483,6 +484,7 @@ class Objective:
     def __init__(self, params: Params, splits: Splits, parent_run_id: str, data_id: str) -> None:
         self.params, self.tune = params, params.tune
         self.base = check_space(params)
+        self.selected = self.base.train.selected
         self.splits = search_splits(splits)
         self.parent = parent_run_id
         self.tags = tracking.run_tags(self.base, STAGE, data_id)  # git commit: looked up once
@@ -531,7 +533,7 @@ class Objective:
         logger = SearchLogger(tracking.attach_logger(self.params, STAGE, run_id))
         logger.log_hyperparams(tracking.run_params(variant))  # the trial's data/model/train
         recorder = HistoryRecorder()
-        pruning = PyTorchLightningPruningCallback(trial, monitor=self.tune.metric)
+        pruning = PyTorchLightningPruningCallback(trial, monitor=self.selected.name)
         state, reason = "complete", ""
         try:
             fit(variant, self.splits, logger=logger, extra_callbacks=[recorder, pruning])
@@ -540,7 +542,7 @@ class Objective:
         if recorder.diverged:
             state, reason = "diverged", recorder.diverged
         history = recorder.history
-        value = best_value(history, self.tune.metric, self.tune.direction)
+        value = best_value(history, self.selected.name, self.selected.direction)
         trial.set_user_attr(STATUS, state)
         trial.set_user_attr(EPOCHS, len(history))
         if reason:
@@ -691,10 +693,11 @@ def run_study(params: Params, splits: Splits) -> StudyResult:
     name = study_name(params)
     spec = storage_spec(tune)
     storage = open_storage(spec, params)
+    direction = objective(params).direction
     study, created = open_study(
-        name, storage, tune.direction, make_sampler(tune, params.seed), make_pruner(tune)
+        name, storage, direction, make_sampler(tune, params.seed), make_pruner(tune)
     )
-    data_id = data_hash(splits)
+    data_id = tracking.splits_hash(splits)
     parent = study_parent_run(
         params, study, created, lambda: new_parent_run(params, name, spec, data_id)
     )
@@ -773,14 +776,14 @@ def best_trial(study: optuna.Study) -> FrozenTrial:
 def best_params_doc(params: Params, study: optuna.Study) -> dict[str, Any]:
     """The winning configuration as `best_params.yaml` holds it: the overrides train_best
     applies to params, plus where they came from."""
-    tune = params.tune
+    tune, selected = params.tune, objective(params)
     best = best_trial(study)
     hp = hp_from_params(best.params)
     return {
         "study": study.study_name,
         "trial": best.number,
-        "metric": tune.metric,
-        "direction": tune.direction,
+        "metric": selected.name,
+        "direction": selected.direction,
         "value": float(best.value),
         "hyperparameters": {k: (int(v) if k == "batch_size" else float(v)) for k, v in hp.items()},
         "overrides": {**target_overrides(tune), **trial_overrides(tune, hp)},
