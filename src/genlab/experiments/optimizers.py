@@ -287,6 +287,20 @@ def aggregate(per_seed: list[dict[str, object]]) -> dict[str, object]:
     return row
 
 
+def claim_numbers(s: dict[str, dict[str, object]]) -> dict[str, object]:
+    """The numbers the claims rest on, per variant (one seed's, or means over seeds)."""
+    keys = {  # results key: summary key
+        "updates_per_epoch": "updates_per_epoch",
+        "final_train_loss": "train/loss",
+        "gradient_noise": "gradient_noise",
+        "noise_scale": "noise_scale",
+        "train_loss_increase_frac": "train_loss_increase_frac",
+        "train_loss_delta_std": "train_loss_delta_std",
+        "s_per_epoch": "s_per_epoch",
+    }
+    return {name: {k: v.get(key) for k, v in s.items()} for name, key in keys.items()}
+
+
 def lecture_claims(summaries: dict[str, dict[str, object]]) -> dict[str, object]:
     """The lecture's claims on one seed's runs, each with the numbers that decide it.
 
@@ -295,15 +309,7 @@ def lecture_claims(summaries: dict[str, dict[str, object]]) -> dict[str, object]
     """
     s = summaries
     ok = {k: v for k, v in s.items() if v["status"] == "ok"}
-    claims: dict[str, object] = {
-        "updates_per_epoch": {k: v["updates_per_epoch"] for k, v in s.items()},
-        "final_train_loss": {k: v.get("train/loss") for k, v in s.items()},
-        "gradient_noise": {k: v["gradient_noise"] for k, v in s.items()},
-        "noise_scale": {k: v["noise_scale"] for k, v in s.items()},
-        "train_loss_increase_frac": {k: v["train_loss_increase_frac"] for k, v in s.items()},
-        "train_loss_delta_std": {k: v["train_loss_delta_std"] for k, v in s.items()},
-        "s_per_epoch": {k: v["s_per_epoch"] for k, v in s.items()},
-    }
+    claims = claim_numbers(s)
     if "gd" in ok and len(ok) > 1:
         others = [v["train/loss"] for k, v in ok.items() if k != "gd"]
         # one update per epoch: after the same epochs GD has moved least
@@ -333,15 +339,7 @@ def claims_over_seeds(
     """The results file's `claims`: the numbers behind them as means over seeds (from the
     aggregated `summaries`), then each claim some seed could decide, as a `verdict`."""
     s = summaries
-    claims: dict[str, object] = {
-        "updates_per_epoch": {k: v["updates_per_epoch"] for k, v in s.items()},
-        "final_train_loss": {k: v.get("train/loss") for k, v in s.items()},
-        "gradient_noise": {k: v["gradient_noise"] for k, v in s.items()},
-        "noise_scale": {k: v["noise_scale"] for k, v in s.items()},
-        "train_loss_increase_frac": {k: v["train_loss_increase_frac"] for k, v in s.items()},
-        "train_loss_delta_std": {k: v["train_loss_delta_std"] for k, v in s.items()},
-        "s_per_epoch": {k: v["s_per_epoch"] for k, v in s.items()},
-    }
+    claims = claim_numbers(s)
     for name in CLAIMS:
         if any(name in c for c in per_seed):
             claims[name] = verdict([c.get(name) for c in per_seed])
