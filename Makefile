@@ -107,6 +107,8 @@ bench: setup
 	$(BIN)/python benchmarks/biasvar_vectorized.py
 	$(BIN)/python benchmarks/tuning_pruning.py
 	$(BIN)/python benchmarks/tuning_workers.py
+	$(BIN)/python benchmarks/epoch_evaluation.py
+	$(BIN)/python benchmarks/stage_startup.py
 
 clean-venv:
 	rm -rf $(VENV)

@@ -32,6 +32,7 @@ from genlab.evaluation import evaluate_splits
 from genlab.experiments.batch_size_finder import find_max_batch_size
 from genlab.experiments.ensembles import StackedModels, seeded_models, train_stacked
 from genlab.models import MLP
+from genlab.training import accelerator as resolved_accelerator
 from genlab.training import fit, use_threads
 
 RESULTS: dict[str, object] = {}
@@ -57,7 +58,7 @@ def compare(params, splits, label: str) -> dict[str, tuple[float, object]]:
     rows = {}
     for accel in ("auto", "cpu"):
         seconds, result = timed_fit(params, splits, accel)
-        device = type(result.extra["trainer"].accelerator).__name__
+        device = resolved_accelerator(accel)  # what `auto` resolved to: "gpu" where CUDA is seen
         final = evaluate_splits(result.module, splits, params.train.eval_batch_size)
         rows[accel] = (seconds, result)
         say(

@@ -14,7 +14,7 @@ import time
 
 import torch
 
-from genlab.config import load_params
+from genlab.config import load_params, with_overrides
 from genlab.data import make_splits
 from genlab.data.datamodule import SplitsDataModule
 from genlab.data.splits import SPLIT_NAMES
@@ -46,7 +46,7 @@ def plain_loop(params, splits, epochs: int) -> float:
 
 def lightning_fit(params, splits, epochs: int) -> float:
     start = time.perf_counter()
-    fit(params, splits, max_epochs=epochs)
+    fit(with_overrides(params, {"train.max_epochs": epochs}), splits)
     return time.perf_counter() - start
 
 

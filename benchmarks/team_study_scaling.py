@@ -39,13 +39,13 @@ def worker(study: str, trials: int) -> None:
     from genlab.config import load_params, with_overrides
     from genlab.data import make_splits
     from genlab.experiments import tuning
-    from genlab.tracking import client
+    from genlab.tracking import client, end_run
 
     params = with_overrides(load_params(), {"tune.n_trials": trials, "tune.study_name": study})
     params = with_overrides(params, SAME_WORK)
     splits = make_splits(tuning.base_params(params).data, params.seed)
     result = tuning.run_study(params, splits)
-    client(params).set_terminated(result.parent_run_id, "FINISHED")
+    end_run(client(params), result.parent_run_id, "FINISHED")
 
 
 def run_clones(n: int, trials: int, env: dict[str, str]) -> tuple[float, float, int]:

@@ -28,7 +28,7 @@ def one_study(params, splits, pruner: str, workdir: Path) -> dict:
     from genlab.config import with_overrides
     from genlab.experiments import tuning
     from genlab.experiments.tuning_plots import trial_rows
-    from genlab.tracking import client
+    from genlab.tracking import client, end_run
 
     variant = with_overrides(
         params,
@@ -40,7 +40,7 @@ def one_study(params, splits, pruner: str, workdir: Path) -> dict:
     t0 = time.perf_counter()
     result = tuning.run_study(variant, splits)
     wall = time.perf_counter() - t0
-    client(variant).set_terminated(result.parent_run_id, "FINISHED")
+    end_run(client(variant), result.parent_run_id, "FINISHED")
     rows = trial_rows(result.study, variant.tune)
     best = tuning.best_trial(result.study)
     return {

@@ -38,7 +38,7 @@ def main() -> None:
         from genlab.config import load_params, with_overrides
         from genlab.data import make_splits
         from genlab.experiments import tuning
-        from genlab.tracking import client, ensure_experiment
+        from genlab.tracking import client, end_run, ensure_experiment
 
         params = load_params()
         splits = make_splits(tuning.base_params(params).data, params.seed)
@@ -65,7 +65,7 @@ def main() -> None:
                 t0 = time.perf_counter()
                 result = tuning.run_study(variant, splits)
                 wall = time.perf_counter() - t0
-                client(variant).set_terminated(result.parent_run_id, "FINISHED")
+                end_run(client(variant), result.parent_run_id, "FINISHED")
                 recorded = len(result.study.trials)
                 rates[n].append(recorded / wall * 60)
                 print(

@@ -27,14 +27,13 @@ from genlab.evaluation import (
     MNIST1D_PAPER,
     comparison_row,
     evaluate_splits,
-    load_weights,
+    load_module,
     predictions,
 )
 from genlab.headline import companion_model, main_model, write_results
 from genlab.outputs import read_json, write_csv
 from genlab.plotting import learning_curves, learning_curves_compared
 from genlab.tracking import check_tracking, client, resolve_tracking_uri, run_for_checkpoint
-from genlab.training import build_module
 
 DATA, METRICS, PLOTS = "data/prepared", "metrics/evaluate.json", Path("plots/evaluate")
 
@@ -105,7 +104,7 @@ def evaluate(t: Trained, params: Params, splits: Splits) -> tuple[dict, list[dic
         params = with_overrides(params, {"model.name": t.model})
     ckpt = Path(t.models) / "model.ckpt"
     if run["status"] == "ok":
-        module = load_weights(build_module(params, splits), ckpt, t.fix)
+        module = load_module(ckpt, t.fix)  # the checkpoint rebuilds its own network
         metrics.update(evaluate_splits(module, splits, params.train.eval_batch_size))
         if splits.task == "classification":
             actual, predicted = predictions(module, splits, "test")

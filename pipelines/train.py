@@ -27,12 +27,12 @@ from genlab.tracking import (
     check_tracking,
     describe_run,
     file_sha256,
-    make_logger,
     metrics_note,
     resolve_tracking_uri,
     run_params,
     run_tags,
     splits_hash,
+    study,
 )
 from genlab.training import fit, use_threads
 
@@ -75,45 +75,43 @@ def main(args: argparse.Namespace) -> None:
     # A second training stage selects like `train`: its run page explains `final/*` the same way.
     note = metrics_note("train") if args.stage != "train" else ""
     tags = run_tags(params, args.stage, splits_hash(splits), description=note)
-    logger = make_logger(params, args.stage, name, tags)
-    logger.log_hyperparams(run_params(params))  # only what applies: not data.poly.* etc.
-    config = write_atomic(
-        f"{models}/resolved_params.yaml",
-        yaml.safe_dump(params.model_dump(mode="json"), sort_keys=False),
-    )
-    logger.experiment.log_artifact(logger.run_id, str(config))
-    guard = TrackingGuard(logger, spawned=params.train.strategy == "ddp_spawn")
-    result = fit(params, splits, logger=logger, checkpoint_dir=models, distributed=True,
-                 extra_callbacks=guard.callbacks())
+    # Ends FINISHED, FAILED when the fit diverged or the stage fails, KILLED on Ctrl-C.
+    with study(params, args.stage, name, tags, logger=True) as run:
+        logger = run.logger
+        logger.log_hyperparams(run_params(params))  # only what applies: not data.poly.* etc.
+        config = write_atomic(
+            f"{models}/resolved_params.yaml",
+            yaml.safe_dump(params.model_dump(mode="json"), sort_keys=False),
+        )
+        run.mlflow.log_artifact(run.run_id, str(config))
+        guard = TrackingGuard(logger, spawned=params.train.strategy == "ddp_spawn")
+        result = fit(params, splits, logger=logger, checkpoint_dir=models, distributed=True,
+                     extra_callbacks=guard.callbacks())
 
-    # Local outputs first: a tracking server lost during or after the fit costs the run's
-    # last tags, not the trained model.
-    write_csv(history, reproducible_history(result.history))
-    write_json(
-        f"{models}/train.json",
-        {  # no run id: same training, same bytes (the run is found by CHECKPOINT_TAG)
-            "run_name": name,
-            "model": params.model.name,
-            "status": result.status,
-            "reason": result.reason,
-            "selected_by": params.train.selected.name,
-            "best_epoch": result.best_epoch,
-            "epochs_run": result.epochs_run,
-            "data_hash": meta["content_hash"],
-        },
-    )
-    guard.check()
-    client, run_id = logger.experiment, logger.run_id
-    client.set_tag(run_id, "genlab.status", result.status)
-    client.set_tag(run_id, CHECKPOINT_TAG, file_sha256(result.best_checkpoint))
-    if result.status == "diverged":
-        client.set_tag(run_id, "genlab.diverged_reason", result.reason)
-    client.set_terminated(run_id, "FINISHED" if result.status == "ok" else "FAILED")
+        # Local outputs first: a tracking server lost during or after the fit costs the run's
+        # last tags, not the trained model.
+        write_csv(history, reproducible_history(result.history))
+        write_json(
+            f"{models}/train.json",
+            {  # no run id: same training, same bytes (the run is found by CHECKPOINT_TAG)
+                "run_name": name,
+                "model": params.model.name,
+                "status": result.status,
+                "reason": result.reason,
+                "selected_by": params.train.selected.name,
+                "best_epoch": result.best_epoch,
+                "epochs_run": result.epochs_run,
+                "data_hash": meta["content_hash"],
+            },
+        )
+        guard.check()
+        run.mlflow.set_tag(run.run_id, CHECKPOINT_TAG, file_sha256(result.best_checkpoint))
+        run.outcome(result.status, result.reason)
     key = params.train.selected.name
     best = next((r for r in result.history if r["epoch"] == result.best_epoch), {})
     print(
         f"{args.stage}: {name}: {result.status} after {result.epochs_run} epochs, best epoch "
-        f"{result.best_epoch} ({key} {best.get(key, float('nan')):.4f}) (MLflow run {run_id})"
+        f"{result.best_epoch} ({key} {best.get(key, float('nan')):.4f}) (MLflow run {run.run_id})"
     )
 
 

@@ -27,11 +27,11 @@ from genlab.plotting import learning_curves
 from genlab.tracking import (
     check_tracking,
     describe_run,
-    make_logger,
     resolve_tracking_uri,
     run_params,
     run_tags,
     splits_hash,
+    study,
 )
 from genlab.training import fit, use_threads
 
@@ -70,53 +70,51 @@ def main() -> None:
         "optuna.study": str(best.get("study")),
         "optuna.best_trial": str(best.get("trial")),
     }
-    logger = make_logger(variant, "train_best", name, tags)
-    logger.log_hyperparams(run_params(variant, "tune.train_best"))  # what applies
-    guard = TrackingGuard(logger, spawned=variant.train.strategy == "ddp_spawn")
-    result = fit(variant, splits, logger=logger, checkpoint_dir=MODEL_DIR, distributed=True,
-                 extra_callbacks=guard.callbacks())
+    # Ends FINISHED, FAILED when the fit diverged or the stage fails, KILLED on Ctrl-C.
+    with study(variant, "train_best", name, tags, logger=True) as run:
+        logger = run.logger
+        logger.log_hyperparams(run_params(variant, "tune.train_best"))  # what applies
+        guard = TrackingGuard(logger, spawned=variant.train.strategy == "ddp_spawn")
+        result = fit(variant, splits, logger=logger, checkpoint_dir=MODEL_DIR, distributed=True,
+                     extra_callbacks=guard.callbacks())
 
-    metrics: dict = {
-        "study": best.get("study"),
-        "trial": best.get("trial"),
-        "status": result.status,
-        "epochs_run": result.epochs_run,
-        "best_epoch": result.best_epoch,
-        f"study/{best.get('metric', 'val/loss')}": best.get("value"),
-    }
-    if result.status == "ok":  # the test split, measured once, for this one configuration
-        metrics.update(evaluate_splits(result.module, splits, variant.train.eval_batch_size))
-    else:
-        metrics["reason"] = result.reason
-    finals = {
-        f"final/{key}": value
-        for key, value in metrics.items()
-        if isinstance(value, float) and "/" in key and not key.startswith("study/")
-    }
-    mlflow, run_id = logger.experiment, logger.run_id
-    # labelled by the `diagnosis` stage: a threshold change retrains nothing
-    metrics["to_judge"] = to_judge([judged("tuned", metrics, run_id)], known_baseline(splits.info))
-    # Local outputs first: a tracking server lost during or after the fit costs the run's
-    # last metrics and tags, not the trained model and its numbers.
-    write_results(METRICS, metrics, tuned_model(metrics))
-    write_csv(PLOTS / "history.csv", reproducible_history(result.history))
-    fig = learning_curves(result.history, PLOTS / "learning_curve.png", title=f"{name} (tuned)")
-    guard.check()
-    for key, value in finals.items():
-        mlflow.log_metric(run_id, key, value)
-    if result.status != "ok":
-        mlflow.set_tag(run_id, "genlab.diverged_reason", result.reason)
-    mlflow.set_tag(run_id, "genlab.status", result.status)
-    mlflow.log_artifact(run_id, str(fig))
-    mlflow.log_artifact(run_id, str(BEST))
-    mlflow.set_terminated(run_id, "FINISHED" if result.status == "ok" else "FAILED")
+        metrics: dict = {
+            "study": best.get("study"),
+            "trial": best.get("trial"),
+            "status": result.status,
+            "epochs_run": result.epochs_run,
+            "best_epoch": result.best_epoch,
+            f"study/{best.get('metric', 'val/loss')}": best.get("value"),
+        }
+        if result.status == "ok":  # the test split, measured once, for this one configuration
+            metrics.update(evaluate_splits(result.module, splits, variant.train.eval_batch_size))
+        else:
+            metrics["reason"] = result.reason
+        finals = {
+            f"final/{key}": value
+            for key, value in metrics.items()
+            if isinstance(value, float) and "/" in key and not key.startswith("study/")
+        }
+        # labelled by the `diagnosis` stage: a threshold change retrains nothing
+        judge = [judged("tuned", metrics, run.run_id)]
+        metrics["to_judge"] = to_judge(judge, known_baseline(splits.info))
+        # Local outputs first: a tracking server lost during or after the fit costs the run's
+        # last metrics and tags, not the trained model and its numbers.
+        write_results(METRICS, metrics, tuned_model(metrics))
+        write_csv(PLOTS / "history.csv", reproducible_history(result.history))
+        title = f"{name} (tuned)"
+        fig = learning_curves(result.history, PLOTS / "learning_curve.png", title=title)
+        guard.check()
+        run.log_metrics(run.run_id, finals)
+        run.artifact(fig, BEST)
+        run.outcome(result.status, result.reason)
     scores = ", ".join(
         f"{k} {metrics[k]:.4f}" for k in ("val/loss", "test/loss", "test/acc") if k in metrics
     )
     print(
         f"train_best: {name} (study {best.get('study')}, trial {best.get('trial')}): "
         f"{result.status} after {result.epochs_run} epochs; {scores or result.reason} "
-        f"(MLflow run {run_id})"
+        f"(MLflow run {run.run_id})"
     )
 
 

@@ -26,7 +26,7 @@ from genlab.data import make_splits
 from genlab.experiments import tuning
 from genlab.experiments import tuning_plots as tp
 from genlab.outputs import write_atomic, write_csv
-from genlab.tracking import check_tracking, client, resolve_tracking_uri
+from genlab.tracking import check_tracking, client, end_run, error_ending, resolve_tracking_uri
 
 BEST, METRICS, PLOTS = "best_params.yaml", "metrics/tune.json", Path("plots/tune")
 
@@ -42,8 +42,8 @@ def main() -> None:
     result = tuning.run_study(params, splits)
     try:
         publish(params, result, t0)
-    except BaseException:
-        client(params).set_terminated(result.parent_run_id, "FAILED")
+    except BaseException as err:  # the study's shared parent: no other process ends it
+        end_run(client(params), result.parent_run_id, *error_ending(err))
         raise
 
 
@@ -89,9 +89,10 @@ def publish(params: Params, result: tuning.StudyResult, t0: float) -> None:
     write_csv(PLOTS / "best_lr_per_batch.csv", per_bs)
     write_csv(PLOTS / "importances.csv", [{"param": k, "importance": v} for k, v in imp.items()])
     figures = [
-        tp.history_figure(rows, metric, direction, PLOTS / "optimization_history.png"),
+        tp.history_figure(study, metric, direction, PLOTS / "optimization_history.png"),
         tp.importance_figure(
-            imp,
+            study,
+            params.seed,
             PLOTS / "param_importances.png",
             importance["importance_trials"],
             importance["importance_reliable"],
@@ -105,7 +106,7 @@ def publish(params: Params, result: tuning.StudyResult, t0: float) -> None:
     mlflow.log_metric(parent, "best/" + metric, best["value"])
     mlflow.log_metric(parent, "epochs_trained", epochs)
     mlflow.set_tag(parent, "optuna.best_trial", str(best["trial"]))
-    mlflow.set_terminated(parent, "FINISHED")
+    end_run(mlflow, parent, "FINISHED")
     hp = ", ".join(f"{k} {v:.3g}" for k, v in best["hyperparameters"].items())
     print(
         f"tune: {result.name}: {result.new_trials} new trial(s), {counts['complete']} complete / "

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import copy
+import shutil
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -70,18 +72,45 @@ def tiny_params() -> Params:
 from tests.team_stack import sshd, team_env, team_settings  # noqa: E402, F401
 
 
-@pytest.fixture(scope="session")
-def tiny_pipeline(tmp_path_factory) -> Path:
-    """A git+DVC copy of the project with tiny params (MNIST-1D), `dvc repro evaluate` run once.
-
-    Shared by the modules that need a reproduced pipeline; a module that changes params or
-    outputs in ways others would notice works on its own copy of it.
-    """
-    from tests.repo_copy import make_repo_copy, sh
-
+def pipeline_raw() -> dict:
+    """tiny_raw on MNIST-1D (train_cnn trains, the shift augmentation runs), 2 regularization
+    seeds (a spread): the params of the one reproduced pipeline the integration tests share."""
     raw = tiny_raw()
     raw["data"]["name"] = "mnist1d"
-    dst = make_repo_copy(tmp_path_factory.mktemp("repo"), raw)
-    out = sh(["dvc", "repro", "evaluate"], dst)
-    assert "Running stage 'evaluate'" in out.stdout
+    raw["regularization"]["seeds"] = 2
+    return raw
+
+
+@dataclass(frozen=True)
+class Reproduced:
+    """A git+DVC copy of the project after one `dvc repro` of every stage, and what it printed."""
+
+    path: Path
+    stdout: str
+
+
+@pytest.fixture(scope="session")
+def reproduced(tmp_path_factory) -> Reproduced:
+    """The whole pipeline reproduced once per session on `pipeline_raw` params, shared by every
+    integration test that reads outputs, runs or tags. Read-only: a test that changes params,
+    outputs or the store works on `copy_of` it."""
+    from tests.repo_copy import make_repo_copy, sh
+
+    dst = make_repo_copy(tmp_path_factory.mktemp("reproduced"), pipeline_raw())
+    out = sh(["dvc", "repro"], dst, timeout=1500)
+    assert "Running stage 'report'" in out.stdout, out.stdout[-3000:]
+    return Reproduced(dst, out.stdout)
+
+
+def copy_of(repo: Path, dst: Path) -> Path:
+    """A private copy of a reproduced repo (git, DVC cache, MLflow store and all): the copy's
+    stages are up to date, so a test pays only for what it changes."""
+    shutil.copytree(repo, dst, symlinks=True)
     return dst
+
+
+@pytest.fixture(scope="session")
+def tiny_pipeline(reproduced, tmp_path_factory) -> Path:
+    """A copy of the reproduced pipeline for the modules that retrain, break or rerun stages
+    (test_pipeline, test_distributed); a module whose changes others would notice copies it."""
+    return copy_of(reproduced.path, tmp_path_factory.mktemp("pipeline") / "repo")

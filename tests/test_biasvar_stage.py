@@ -30,9 +30,6 @@ from genlab.experiments.ensembles import (
 )
 from genlab.models import MLP, PolynomialRegressor
 from genlab.training import fit
-from tests.conftest import tiny_raw
-from tests.repo_copy import make_repo_copy
-from tests.repo_copy import sh as _sh
 
 # ------------------------------------------------------------------ vectorized training
 
@@ -193,12 +190,9 @@ def test_bad_values_name_the_key(section, message):
 
 
 @pytest.fixture(scope="module")
-def repo(tmp_path_factory) -> Path:
-    dst = make_repo_copy(tmp_path_factory.mktemp("repo"), tiny_raw())
-    out = _sh(["dvc", "repro", "biasvar"], dst)
-    assert "Running stage 'biasvar'" in out.stdout
-    assert "biasvar: " in out.stdout
-    return dst
+def repo(reproduced) -> Path:
+    assert "Running stage 'biasvar'" in reproduced.stdout
+    return reproduced.path
 
 
 @pytest.mark.slow
@@ -249,7 +243,3 @@ def test_mlflow_parent_and_one_child_per_level(repo):
     artifacts = {a.path for a in client.list_artifacts(m["mlflow_run_id"])}
     assert {"regression.png", "classification.png", "shortcut.png"} <= artifacts
 
-
-@pytest.mark.slow
-def test_second_repro_does_nothing(repo):
-    assert "Running stage" not in _sh(["dvc", "repro", "biasvar"], repo).stdout

@@ -23,9 +23,7 @@ from genlab.config import ConfigError, parse_params, with_overrides
 from genlab.experiments import double_descent as dd
 from genlab.experiments.ensembles import StackedModels, seeded_models
 from genlab.models import MLP
-from tests.conftest import ROOT, tiny_raw
-from tests.repo_copy import make_repo_copy
-from tests.repo_copy import sh as _sh
+from tests.conftest import ROOT, pipeline_raw
 
 # ------------------------------------------------------------------------ label noise
 
@@ -278,7 +276,7 @@ def test_widths_are_sorted_and_the_curve_defaults_to_the_widest():
 
 
 @pytest.mark.slow
-def test_stage_runs_under_dvc_writes_outputs_and_tracks_in_mlflow(tmp_path):
+def test_stage_runs_under_dvc_writes_outputs_and_tracks_in_mlflow(reproduced, tmp_path):
     # --help describes the stage and does nothing
     empty = tmp_path / "empty"
     empty.mkdir()
@@ -292,13 +290,11 @@ def test_stage_runs_under_dvc_writes_outputs_and_tracks_in_mlflow(tmp_path):
     assert proc.returncode == 0 and "Stage `double_descent`" in proc.stdout
     assert list(empty.iterdir()) == []
 
-    raw = tiny_raw()
-    repo = make_repo_copy(tmp_path / "repo", raw)
-    out = _sh(["dvc", "repro", "double_descent"], repo)
-    assert "Running stage 'double_descent'" in out.stdout
-    assert "double_descent: MNIST-1D, 200 training signals" in out.stdout
+    repo, out = reproduced.path, reproduced.stdout
+    assert "Running stage 'double_descent'" in out
+    assert "double_descent: MNIST-1D, 200 training signals" in out
 
-    cfg = raw["double_descent"]
+    cfg = pipeline_raw()["double_descent"]
     results = json.loads((repo / "results/double_descent.json").read_text())
     assert not (repo / "metrics/double_descent.json").exists()  # results only: a study
     assert results["seeds"] == 3 and isinstance(results["second_descent"], bool)
@@ -338,5 +334,3 @@ def test_stage_runs_under_dvc_writes_outputs_and_tracks_in_mlflow(tmp_path):
     assert history[-1].value == pytest.approx(row["test/error/mean"])
     artifacts = {a.path for a in client.list_artifacts(parent.info.run_id)}
     assert {"width.png", "epochs.png"} <= artifacts
-
-    assert "Running stage" not in _sh(["dvc", "repro", "double_descent"], repo).stdout

@@ -1,4 +1,4 @@
-"""Study `lr_range`: the scaling fit by hand, Lightning's LR finder on genlab's manual-
+"""Study `lr_range`: Lightning's LR finder on genlab's manual-
 optimization module, the GPU batch-size finder's CPU behaviour, then the real `dvc repro`."""
 
 from __future__ import annotations
@@ -8,7 +8,6 @@ import json
 import math
 from pathlib import Path
 
-import numpy as np
 import pytest
 import torch
 
@@ -18,37 +17,8 @@ from genlab.experiments import batch_size_finder as bsf
 from genlab.experiments import lr_range as study
 from genlab.experiments.gd_base import study_splits
 from tests.conftest import tiny_raw
-from tests.repo_copy import make_repo_copy, sh
 
 # ----------------------------------------------------------------------------- unit
-
-
-def test_fit_recovers_an_exact_power_law():
-    b = [8, 8, 32, 32, 128, 128]
-    lrs = [0.01 * (x / 8) ** 0.5 for x in b]  # square-root scaling
-    fit = study.fit_scaling(b, lrs)
-    assert fit["slope"] == pytest.approx(0.5)
-    assert fit["slope_stderr"] == pytest.approx(0.0, abs=1e-9)
-    assert fit["intercept"] == pytest.approx(math.log(0.01) - 0.5 * math.log(8))
-    assert fit["r2"] == pytest.approx(1.0) and fit["n_points"] == 6
-
-
-def test_fit_standard_error_matches_the_textbook_formula():
-    b = np.array([8, 8, 32, 32, 128, 128, 512, 512])
-    y = np.log([0.2, 0.3, 0.5, 0.6, 0.6, 0.7, 0.7, 0.65])
-    fit = study.fit_scaling(b.tolist(), np.exp(y).tolist())
-    x = np.log(b)
-    slope, intercept = np.polyfit(x, y, 1)
-    resid = y - (intercept + slope * x)
-    se = math.sqrt(resid @ resid / (len(x) - 2) / ((x - x.mean()) @ (x - x.mean())))
-    assert fit["slope"] == pytest.approx(slope)
-    assert fit["slope_stderr"] == pytest.approx(se)
-
-
-def test_fit_needs_two_batch_sizes_and_three_points_for_an_error():
-    assert math.isnan(study.fit_scaling([8, 8], [0.1, 0.2])["slope"])
-    two = study.fit_scaling([8, 32], [0.1, 0.2])
-    assert two["slope"] == pytest.approx(0.5) and math.isnan(two["slope_stderr"])
 
 
 def _test(b, seed, s):
@@ -154,11 +124,9 @@ def test_batch_size_finder_code_path_runs_on_cpu(tiny_base):
 
 
 @pytest.fixture(scope="module")
-def repo(tmp_path_factory) -> Path:
-    dst = make_repo_copy(tmp_path_factory.mktemp("repo"), tiny_raw())
-    out = sh(["dvc", "repro", "lr_range"], dst)
-    assert "Running stage 'lr_range'" in out.stdout
-    return dst
+def repo(reproduced) -> Path:
+    assert "Running stage 'lr_range'" in reproduced.stdout
+    return reproduced.path
 
 
 @pytest.mark.slow

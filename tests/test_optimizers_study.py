@@ -14,13 +14,14 @@ import math
 from pathlib import Path
 
 import pytest
+import yaml
 
 from genlab.config import ConfigError, parse_params
 from genlab.experiments import optimizers as study
 from genlab.experiments.gd_base import study_splits
 from genlab.tracking import NOT_FINITE_TAG
 from tests.conftest import tiny_raw
-from tests.repo_copy import make_repo_copy, sh, write_params
+from tests.repo_copy import sh, write_params
 
 # ----------------------------------------------------------------------------- unit
 
@@ -270,12 +271,11 @@ def test_bad_optimizers_params_name_the_key(key, value, expected):
 
 
 @pytest.fixture(scope="module")
-def repo(tmp_path_factory) -> Path:
-    dst = make_repo_copy(tmp_path_factory.mktemp("repo"), tiny_raw())
-    out = sh(["dvc", "repro", "optimizers"], dst)
-    assert "Running stage 'optimizers'" in out.stdout
-    assert "Running stage 'prepare'" not in out.stdout  # the study makes its own data
-    return dst
+def repo(reproduced) -> Path:
+    assert "Running stage 'optimizers'" in reproduced.stdout
+    stage = yaml.safe_load((reproduced.path / "dvc.yaml").read_text())["stages"]["optimizers"]
+    assert not any(d.startswith("data/") for d in stage["deps"])  # the study makes its own data
+    return reproduced.path
 
 
 SEEDS = tiny_raw()["optimizers"]["seeds"]  # 2: the tiny run still has a spread
@@ -408,19 +408,15 @@ def test_mlflow_parent_and_one_child_per_variant(repo):
 @pytest.mark.slow
 def test_bad_param_fails_before_work(repo):
     before = (repo / "results/optimizers.json").read_bytes()
-    raw = tiny_raw()
+    text = (repo / "params.yaml").read_text()
+    raw = yaml.safe_load(text)
     raw["optimizers"]["variants"] = {"sgd": -1}
     write_params(repo, raw)
     try:
         proc = sh(["python", "pipelines/optimizers.py"], repo, check=False)
     finally:
-        write_params(repo, tiny_raw())
+        (repo / "params.yaml").write_text(text)
     assert proc.returncode == 2
     assert "optimizers.variants.sgd = -1" in proc.stderr and "Traceback" not in proc.stderr
     assert (repo / "results/optimizers.json").read_bytes() == before
 
-
-@pytest.mark.slow
-def test_second_repro_does_nothing(repo):
-    out = sh(["dvc", "repro", "optimizers"], repo).stdout
-    assert "Running stage" not in out

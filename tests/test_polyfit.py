@@ -17,9 +17,6 @@ import pytest
 from genlab.config import ConfigError, parse_params, with_overrides
 from genlab.data import make_splits
 from genlab.experiments import polyfit as pf
-from tests.conftest import tiny_raw
-from tests.repo_copy import make_repo_copy
-from tests.repo_copy import sh as _sh
 
 # ------------------------------------------------------------------------------ units
 
@@ -100,11 +97,9 @@ def test_bad_values_name_the_key(section, message):
 
 
 @pytest.fixture(scope="module")
-def repo(tmp_path_factory) -> Path:
-    dst = make_repo_copy(tmp_path_factory.mktemp("repo"), tiny_raw())
-    out = _sh(["dvc", "repro", "polyfit"], dst)
-    assert "Running stage 'polyfit'" in out.stdout and "polyfit: " in out.stdout
-    return dst
+def repo(reproduced) -> Path:
+    assert "Running stage 'polyfit'" in reproduced.stdout and "polyfit: " in reproduced.stdout
+    return reproduced.path
 
 
 def _csv(path: Path) -> list[dict[str, str]]:
@@ -170,7 +165,3 @@ def test_mlflow_parent_with_one_child_per_degree(repo):
     artifacts = {a.path for a in client.list_artifacts(m["mlflow_run_id"])}
     assert {"errors.png", "curves.png"} <= artifacts
 
-
-@pytest.mark.slow
-def test_second_repro_does_nothing(repo):
-    assert "Running stage" not in _sh(["dvc", "repro", "polyfit"], repo).stdout

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import base64
 import json
+import os
 import shutil
 import subprocess
 import time
@@ -21,7 +22,7 @@ from genlab.team.process import ServiceError
 from genlab.team.settings import TeamSettings
 from genlab.tracking import file_sha256
 from tests.conftest import tiny_raw
-from tests.repo_copy import make_repo_copy, sh
+from tests.repo_copy import BIN, make_repo_copy, sh
 from tests.team_stack import reachable_dir
 
 pytestmark = pytest.mark.slow
@@ -100,14 +101,35 @@ def test_dvc_push_and_pull_through_an_ssh_remote(clones, sshd, tmp_path):
     assert "Running stage" not in sh(["dvc", "repro", TARGET], c).stdout
 
 
-def wait_for_queue(repo: Path, env: dict, timeout: float = 300) -> str:
-    deadline = time.monotonic() + timeout
+def start_queue(repo: Path, env: dict, jobs: int) -> None:
+    """`dvc queue start`, its workers detached from our pipes: they inherit the caller's stdout,
+    so capturing it would wait for the last worker to exit instead of for the command."""
+    full = {**os.environ, "PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}", **env}
+    subprocess.run(["dvc", "queue", "start", "-j", str(jobs)], cwd=repo, env=full, check=True,
+                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=120,
+                   start_new_session=True)
+
+
+def wait_for_queue(repo: Path, env: dict, jobs: int, timeout: float = 300) -> str:
+    """Until no task is queued or running. DVC's workers can stop with tasks still queued
+    (treeverse/dvc#10562): as a user would, start them again; on time-out, their logs."""
+    deadline = started = time.monotonic()
+    deadline += timeout
     while time.monotonic() < deadline:
         out = sh(["dvc", "queue", "status"], repo, env=env).stdout
         if not any(word in out for word in ("Queued", "Running")):
             return out
+        idle = "Running" not in out and "0 active" in out
+        if idle and time.monotonic() - started > 20:  # workers had time to pick a task up
+            start_queue(repo, env, jobs)
+            started = time.monotonic()
         time.sleep(2)
-    raise AssertionError(f"queue still busy after {timeout} s:\n{out}")
+    logs = "\n".join(
+        sh(["dvc", "queue", "logs", line.split()[0]], repo, check=False, env=env).stdout[-2000:]
+        for line in out.splitlines()[1:] if "Running" in line or "Queued" in line
+    )
+    sh(["dvc", "queue", "stop", "--kill"], repo, check=False, env=env)
+    raise AssertionError(f"queue still busy after {timeout} s:\n{out}\n{logs}")
 
 
 def test_exp_runs_in_temp_and_queue_log_to_the_shared_server(clones, team_env):
@@ -121,8 +143,8 @@ def test_exp_runs_in_temp_and_queue_log_to_the_shared_server(clones, team_env):
     for name, epochs in (("q-e3", 3), ("q-e5", 5)):
         sh(["dvc", "exp", "run", "--queue", "-n", name, "train", "-S",
             f"train.max_epochs={epochs}"], b, env=env)
-    sh(["dvc", "queue", "start", "-j", "2"], b, env=env)
-    status = wait_for_queue(b, env)
+    start_queue(b, env, jobs=2)
+    status = wait_for_queue(b, env, jobs=2)
     assert "Failed" not in status, status
     shown = json.loads(sh(["dvc", "exp", "show", "--json"], b, env=env).stdout)
     names = {exp["name"] for rev in shown for exp in (rev.get("experiments") or [])}

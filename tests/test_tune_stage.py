@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import signal
 import subprocess
 import time
@@ -21,20 +20,19 @@ import pytest
 import yaml
 
 from genlab.experiments import tuning
-from tests.conftest import tiny_raw
-from tests.repo_copy import BIN, make_repo_copy, sh, write_params
+from tests.conftest import copy_of, tiny_raw
+from tests.repo_copy import BIN, sh, write_params
 
 pytestmark = pytest.mark.slow
 N_TRIALS = tiny_raw()["tune"]["n_trials"]
 
 
 @pytest.fixture(scope="module")
-def repo(tmp_path_factory) -> Path:
-    dst = make_repo_copy(tmp_path_factory.mktemp("repo"), tiny_raw())
-    shutil.rmtree(dst / "studies", ignore_errors=True)  # a study of the real repo, if copied
-    out = sh(["dvc", "repro", "train_best"], dst)
-    assert "Running stage 'tune'" in out.stdout and "Running stage 'train_best'" in out.stdout
-    return dst
+def repo(reproduced, tmp_path_factory) -> Path:
+    """A copy of the shared reproduced pipeline: the tests below grow and kill its study."""
+    out = reproduced.stdout
+    assert "Running stage 'tune'" in out and "Running stage 'train_best'" in out
+    return copy_of(reproduced.path, tmp_path_factory.mktemp("tune") / "repo")
 
 
 def study_of(repo: Path, name: str | None = None) -> optuna.Study:
@@ -127,20 +125,17 @@ def test_train_best_replays_the_best_trial_and_reports_test(repo):
     assert run.data.params["train.optimizer.lr"] == str(best["overrides"]["train.optimizer.lr"])
 
 
-def test_second_repro_does_nothing(repo):
-    out = sh(["dvc", "repro", "train_best"], repo).stdout
-    assert "Running stage" not in out
-
 
 def test_bad_tune_param_fails_before_work(repo):
     before = (repo / "best_params.yaml").read_bytes()
-    raw = tiny_raw()
+    text = (repo / "params.yaml").read_text()
+    raw = yaml.safe_load(text)
     raw["tune"]["space"]["batch_size"] = [16, 48]
     write_params(repo, raw)
     try:
         proc = sh(["python", "pipelines/tune.py"], repo, check=False)
     finally:
-        write_params(repo, tiny_raw())
+        (repo / "params.yaml").write_text(text)
     assert proc.returncode == 2 and "Traceback" not in proc.stderr
     assert "tune.space.batch_size" in proc.stderr and "48 is not a power of two" in proc.stderr
     assert (repo / "best_params.yaml").read_bytes() == before
@@ -150,7 +145,7 @@ def test_killed_stage_resumes_without_losing_or_repeating_trials(repo):
     """Raise the budget, kill `dvc repro tune` once a new trial has finished, rerun it."""
     name = study_of(repo).study_name  # DVC deletes results/tune.json while the stage runs
     first = {t.number: (t.state, t.value) for t in study_of(repo, name).trials}
-    raw = tiny_raw()
+    raw = yaml.safe_load((repo / "params.yaml").read_text())
     raw["tune"]["n_trials"] = N_TRIALS + 4  # same study (n_trials is not in its name)
     write_params(repo, raw)
     env = {**os.environ, "PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}"}
@@ -197,4 +192,6 @@ def test_killed_stage_resumes_without_losing_or_repeating_trials(repo):
     children = {int(r.data.tags["optuna.trial"]): r for r in runs if r is not parents[0]}
     # every trial that got as far as its run, the interrupted one too (if it had started)
     assert sorted(children) == [t.number for t in study.trials if "mlflow_run_id" in t.user_attrs]
-    assert all(children[t.number].info.status == "KILLED" for t in extra if t.number in children)
+    ended = {t.number: (children[t.number].info.status, children[t.number].data.tags)
+             for t in extra if t.number in children}
+    assert all(status == "KILLED" for status, _ in ended.values()), ended

@@ -13,6 +13,7 @@ import sys
 import threading
 import time
 import warnings
+from pathlib import Path
 
 import numpy as np
 import optuna
@@ -407,6 +408,67 @@ def test_importances_count_as_a_ranking_only_from_enough_complete_trials():
     assert tp.importance_title(30, True) == "Hyperparameter importance from 30 complete trials"
 
 
+def _with_pruned_and_diverged(study: optuna.Study) -> optuna.Study:
+    """Adds one pruned trial (reported 0.3 at epoch 2) and one diverged one (FAIL, status)."""
+    dists = study.trials[0].distributions
+    params = study.trials[0].params
+    study.add_trial(
+        optuna.trial.create_trial(
+            state=TrialState.PRUNED,
+            params=params,
+            distributions=dists,
+            intermediate_values={0: 0.9, 2: 0.3},
+        )
+    )
+    study.add_trial(
+        optuna.trial.create_trial(
+            state=TrialState.FAIL,
+            params=params,
+            distributions=dists,
+            user_attrs={study_runs.STATUS: "diverged"},
+        )
+    )
+    return study
+
+
+def test_study_figures_are_optunas_with_ours_on_top(tmp_path, monkeypatch):
+    """History: Optuna's complete trials and best-so-far, plus the pruned trial's last value and
+    the diverged trial; importances: Optuna's bars with the values of `importances` (same seeded
+    fANOVA), batch_size named as in the results, grey as noise below min trials. Optuna's global
+    ggplot style does not leak into later figures."""
+    import matplotlib
+
+    study = _with_pruned_and_diverged(_study_with(6))
+    before = dict(matplotlib.rcParams)
+    shown = {}
+
+    def keep(fig, path):
+        shown[Path(path).name] = fig.axes[0]
+        return Path(path)
+
+    monkeypatch.setattr(tp, "save_figure", keep)
+    tp.history_figure(study, "val/loss", "minimize", tmp_path / "h.png")
+    ax = shown["h.png"]
+    assert "pruned (last)" in [t.get_text() for t in ax.get_legend().get_texts()]
+    crosses = [c for c in ax.collections if c.get_label() == "pruned (last)"][0]
+    assert crosses.get_offsets().tolist() == [[6.0, 0.3]]  # trial 6, its last reported value
+    assert [line.get_xdata()[0] for line in ax.lines if line.get_label() == "diverged"] == [7]
+    assert ax.get_title() == "Optimization history (minimize val/loss)"
+
+    imp = tp.importances(study, seed=3)
+    tp.importance_figure(study, 3, tmp_path / "i.png", complete=6, reliable=False)
+    ax = shown["i.png"]
+    names = [t.get_text() for t in ax.get_yticklabels()]
+    bars = {n: p.get_width() for n, p in zip(names, ax.patches, strict=True)}
+    assert bars == pytest.approx(imp) and set(bars) == {"lr", "batch_size", "l2"}
+    assert all(p.get_facecolor()[:3] == pytest.approx((0.6, 0.6, 0.6)) for p in ax.patches)
+    assert ax.get_title().endswith("noise, not a ranking")
+    tp.importance_figure(_study_with(2), 3, tmp_path / "few.png", complete=2, reliable=False)
+    assert not shown["few.png"].patches  # "too few complete trials", no bars
+    changed = {k for k in before if str(before[k]) != str(matplotlib.rcParams[k])}
+    assert not changed
+
+
 def test_the_report_does_not_rank_importances_from_too_few_trials():
     from genlab.report_sections import tune_text
 
@@ -480,6 +542,13 @@ def test_a_trial_run_ends_with_its_outcome(stores, state, status, tag):
     killed = tracking.start_run(p, "tune", "trial", {})
     study_runs.close_run(p, killed, "interrupted", "KILLED", "worker gone")
     assert tracking.client(p).get_run(killed).info.status == "KILLED"
+    # killed after its run ended but before Optuna recorded the trial: the trial does not
+    # count (interrupted), so its FINISHED run is ended again as KILLED, with the reason
+    objective._finish_run(run_id, state, "", 0.5, 2)
+    study_runs.close_run(p, run_id, "interrupted", "KILLED", "worker gone")
+    run = tracking.client(p).get_run(run_id)
+    assert run.info.status == "KILLED" and run.data.tags["optuna.state"] == "interrupted"
+    assert run.data.tags["genlab.end_reason"] == "worker gone"
 
 
 @pytest.mark.slow

@@ -177,8 +177,8 @@ class TrackingGuard:
     quiet (no more waits on the server), the fit stops at the end of the epoch (`callback`) and
     returns, the stage writes what was trained, then `check` raises the remembered error so that
     `run_stage` reports it. Lightning also no longer ends the run when the fit succeeds: the
-    stage ends it after writing its outputs, so a failed write leaves it RUNNING and
-    `run_stage` marks it FAILED rather than FINISHED.
+    stage's tracker (`tracking.study`) ends it after the outputs are written, so a failed
+    write ends it FAILED rather than FINISHED.
 
     Why the stage still exits 2 with its outputs written: DVC then does not record it as done,
     so the next `dvc repro` reruns it into a complete MLflow run; a 0 would leave outputs that

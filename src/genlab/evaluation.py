@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pickle
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -10,6 +11,9 @@ import torch
 from genlab.data.datamodule import SplitsDataModule
 from genlab.data.splits import SPLIT_NAMES, Splits
 from genlab.module import GenLabModule
+from genlab.quiet import quiet_libraries
+
+quiet_libraries()  # the evaluate stage loads Lightning modules without importing training
 
 
 @torch.no_grad()
@@ -35,15 +39,14 @@ def predictions(module: GenLabModule, splits: Splits, split: str) -> tuple[list,
     return y.tolist(), pred.tolist()
 
 
-def load_weights(module: GenLabModule, checkpoint: str | Path, fix: str) -> GenLabModule:
-    """The selected epoch's weights from a checkpoint `fit` saved; a missing or unreadable file
-    names itself and the stage that writes it."""
+def load_module(checkpoint: str | Path, fix: str) -> GenLabModule:
+    """The selected epoch's module, rebuilt from the checkpoint `fit` saved alone (it holds the
+    hyperparameters that build the network); a missing or unreadable file, or one written
+    before checkpoints held them, names itself and the stage that writes it."""
     try:
-        state = torch.load(checkpoint, map_location="cpu", weights_only=True)["state_dict"]
-        module.load_state_dict(state)
-    except (OSError, RuntimeError, KeyError) as err:
+        return GenLabModule.load_from_checkpoint(checkpoint, map_location="cpu")
+    except (OSError, RuntimeError, KeyError, TypeError, pickle.UnpicklingError) as err:
         raise ValueError(f"{checkpoint} is missing or unreadable ({err}): {fix}") from None
-    return module
 
 
 # What the MNIST-1D paper reports (Greydanus & Kobak, "Scaling down deep learning with

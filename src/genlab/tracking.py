@@ -86,6 +86,7 @@ def check_tracking(uri: str, timeout: float = 5.0) -> None:
 
 # --------------------------------------------------------------- runs left RUNNING
 OWNER_TAG, END_REASON_TAG = "genlab.owner", "genlab.end_reason"
+INTERRUPTED = "interrupted (Ctrl-C / SIGINT)"  # the reason `cli.run_stage` gives its KILLED runs
 _CHECKED_URI: str | None = None  # the store this process records into (set by check_tracking)
 
 
@@ -113,9 +114,22 @@ def _shared_study_parent(run) -> bool:
     return "optuna.study" in run.data.tags and "mlflow.parentRunId" not in run.data.tags
 
 
-def _end(mlflow, run, status: str, reason: str) -> None:
-    mlflow.set_tag(run.info.run_id, END_REASON_TAG, reason[:500])
-    mlflow.set_terminated(run.info.run_id, status)
+def end_run(mlflow, run_id: str, status: str, reason: str = "") -> None:
+    """End a run as `status` (FINISHED, FAILED, KILLED) through `mlflow` (an MlflowClient),
+    `reason` (if any) in its `genlab.end_reason` tag: the one way genlab ends a run. `study`
+    ends the runs of a block with it; runs that no block holds use it directly (a study's
+    Optuna parent, shared by processes on any machine; trials, ended from Optuna callbacks)."""
+    if reason:
+        mlflow.set_tag(run_id, END_REASON_TAG, reason[:500])
+    mlflow.set_terminated(run_id, status)
+
+
+def error_ending(err: BaseException) -> tuple[str, str]:
+    """How a run an error left open ends, and why: KILLED on Ctrl-C (Lightning turns it into
+    SystemExit), as `cli.run_stage` would mark it, else FAILED with the error."""
+    if isinstance(err, KeyboardInterrupt | SystemExit):
+        return "KILLED", INTERRUPTED
+    return "FAILED", f"{type(err).__name__}: {err}"
 
 
 def close_stale_runs(uri: str) -> int:
@@ -130,9 +144,13 @@ def close_stale_runs(uri: str) -> int:
         if not _shared_study_parent(run) and owner_gone(run.data.tags.get(OWNER_TAG, ""))
     ]
     for run in stale:
-        who = run.data.tags[OWNER_TAG]
-        _end(mlflow, run, "KILLED", f"process {who} ended without closing it")
+        end_run(mlflow, run.info.run_id, "KILLED", gone_reason(run.data.tags[OWNER_TAG]))
     return len(stale)
+
+
+def gone_reason(owner: str) -> str:
+    """The reason of a run whose process died without ending it."""
+    return f"process {owner} ended without closing it"
 
 
 def close_my_runs(status: str, reason: str) -> None:
@@ -152,7 +170,7 @@ def close_my_runs(status: str, reason: str) -> None:
             if mine and not _shared_study_parent(run) and run.data.tags.get(
                 "genlab.status"
             ) != "diverged":
-                _end(mlflow, run, status, reason)
+                end_run(mlflow, run.info.run_id, status, reason)
     except Exception:  # noqa: BLE001 - the store may be down: nothing more can be done here
         pass
 
@@ -455,7 +473,6 @@ def run_for_checkpoint(params: Params, family: str, checkpoint: str | Path):
 
 # --------------------------------------------------------------- one study: a parent, its children
 DATA_HASH_TAG, STATUS_TAG, NOT_FINITE_TAG = "genlab.data_hash", "genlab.status", "genlab.not_finite"
-INTERRUPTED = "interrupted (Ctrl-C / SIGINT)"  # the reason `cli.run_stage` gives its KILLED runs
 
 
 def data_hash(*arrays) -> str:
@@ -522,12 +539,16 @@ class Child:
         self.status, self.reason = status, reason
 
 
-class Study:
+class Study(Child):
     """An open study: one parent run per stage execution, children for its variants. Made by
-    `study`, which ends every run it opened; nothing else here ends a run."""
+    `study`, which ends every run it opened. A single-fit stage (`train`) is a study without
+    children: its fit logs into the parent (`logger`), whose `outcome` it sets."""
 
-    def __init__(self, params: Params, stage: str, run_id: str, tags: dict[str, str]) -> None:
-        self.params, self.stage, self.run_id, self.tags = params, stage, run_id, tags
+    def __init__(
+        self, params: Params, stage: str, run_id: str, tags: dict[str, str], logger=None
+    ) -> None:
+        super().__init__(run_id, logger)
+        self.params, self.stage, self.tags = params, stage, tags
         self.mlflow = client(params)
         self.statuses: list[str] = []  # the children's outcomes: the parent's `genlab.status`
         self._not_finite: dict[str, set[str]] = {}
@@ -559,16 +580,9 @@ class Study:
         except BaseException as err:
             self._end_on_error(run_id, err)
             raise
-        state = "FINISHED"
         if run.status is not None:
             self.statuses.append(run.status)
-            tags = {STATUS_TAG: run.status}
-            if run.status != "ok":
-                state = "FAILED"
-                if run.reason:
-                    tags["genlab.diverged_reason"] = run.reason
-            self.tag(run_id, tags)
-        self.mlflow.set_terminated(run_id, state)
+        self._end(run_id, run.status, run.reason)
 
     def log_params(self, run_id: str, values: dict[str, object]) -> None:
         log_params(self.mlflow, run_id, values)
@@ -608,17 +622,27 @@ class Study:
 
         self.mlflow.log_batch(run_id, tags=[RunTag(k, str(v)) for k, v in tags.items()])
 
+    def _end(self, run_id: str, status: str | None, reason: str) -> None:
+        """End a run its block left normally: FINISHED, or FAILED when its fit's outcome
+        `status` is not `ok` (tagged `genlab.status`, the reason in `genlab.diverged_reason`)."""
+        state = "FINISHED"
+        if status is not None:
+            tags = {STATUS_TAG: status}
+            if status != "ok":
+                state = "FAILED"
+                if reason:
+                    tags["genlab.diverged_reason"] = reason
+            self.tag(run_id, tags)
+        end_run(self.mlflow, run_id, state)
+
     def _end_on_error(self, run_id: str, err: BaseException) -> None:
-        """End a run the error left open: KILLED on Ctrl-C (Lightning turns it into SystemExit),
-        as `cli.run_stage` would, else FAILED; the reason in `genlab.end_reason`. If the store
-        is what failed, one try: no retries on every open run before the error is reported."""
+        """End a run the error left open (`error_ending`): KILLED on Ctrl-C, else FAILED, with
+        the reason. If the store is what failed, one try: no retries on every open run before
+        the error is reported."""
         if self._store_down:
             return
-        interrupted = isinstance(err, KeyboardInterrupt | SystemExit)
-        reason = INTERRUPTED if interrupted else f"{type(err).__name__}: {err}"
         try:
-            self.tag(run_id, {END_REASON_TAG: reason[:500]})
-            self.mlflow.set_terminated(run_id, "KILLED" if interrupted else "FAILED")
+            end_run(self.mlflow, run_id, *error_ending(err))
         except Exception:  # noqa: BLE001 - the original error is the one to report
             self._store_down = True
 
@@ -630,16 +654,25 @@ def study(
     name: str,
     tags: dict[str, str],
     logged: dict[str, object] | None = None,
+    logger: bool = False,
 ) -> Iterator[Study]:
-    """The one MLflow tracker of a study stage: a parent run `name` in the stage's experiment
-    with `tags` and the params `logged`, open for the block; children via `Study.child`.
+    """The one MLflow tracker of a stage: a parent run `name` in the stage's experiment with
+    `tags` and the params `logged`, open for the block; children via `Study.child`.
+    `logger`: the parent is made by Lightning's MLflow logger (`Study.logger`), for a stage
+    whose one fit logs into it (`train`, `train_best`); Lightning may end the run when the
+    fit ends, the block's end decides its final status.
 
-    Leaving the block ends the parent FINISHED, tagged `genlab.status` (`diverged` if any
-    child's outcome was not `ok`). An error ends the open child and the parent FAILED (KILLED
-    on Ctrl-C) with the reason, and goes on: `cli.run_stage` then finds nothing of the study
+    Leaving the block ends the parent FINISHED, tagged `genlab.status`: its own `outcome` if
+    set (not `ok`: FAILED, with `genlab.diverged_reason`), else `diverged` if any child's
+    outcome was not `ok`. An error ends the open child and the parent FAILED (KILLED on
+    Ctrl-C) with the reason, and goes on: `cli.run_stage` then finds nothing of the stage
     still RUNNING, so no run is ended twice.
     """
-    run = Study(params, stage, start_run(params, stage, name, tags), tags)
+    if logger:  # Lightning's logger makes the run: its tags (user, source) as its fits have
+        made = make_logger(params, stage, name, dict(tags))
+        run = Study(params, stage, made.run_id, tags, made)
+    else:
+        run = Study(params, stage, start_run(params, stage, name, tags), tags)
     try:
         if logged:
             run.log_params(run.run_id, logged)
@@ -647,7 +680,7 @@ def study(
     except BaseException as err:
         run._end_on_error(run.run_id, err)
         raise
-    if run.statuses:
+    if run.status is None and run.statuses:
         worst = next((s for s in run.statuses if s != "ok"), "ok")
         run.tag(run.run_id, {STATUS_TAG: worst})
-    run.mlflow.set_terminated(run.run_id, "FINISHED")
+    run._end(run.run_id, run.status, run.reason)

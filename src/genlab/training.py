@@ -9,7 +9,7 @@ from __future__ import annotations
 import math
 import sys
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import lightning.pytorch as pl
@@ -22,7 +22,6 @@ from genlab.data.datamodule import SplitsDataModule
 from genlab.data.splits import Splits
 from genlab.distributed import check_splittable, launched_world_size, strategy
 from genlab.losses import output_dim
-from genlab.models import build_model
 from genlab.module import GenLabModule
 from genlab.quiet import quiet_libraries
 
@@ -40,17 +39,24 @@ class FitResult:
     best_epoch: int = -1
     best_checkpoint: str = ""
     epochs_run: int = 0
-    extra: dict = field(default_factory=dict)
     # False on every DDP rank but 0: those processes write nothing and log nothing.
     primary: bool = True
 
 
 def build_module(params: Params, splits: Splits) -> GenLabModule:
-    """Model sized for the data, wrapped with the loss, optimizer and regularization in params."""
-    out = output_dim(params.train.loss, splits.n_classes)
-    net = build_model(params.model, tuple(splits.x_train.shape[1:]), out, splits.info)
+    """Model sized for the data, wrapped with the loss, optimizer and regularization in params;
+    passed as plain values, which the checkpoint keeps (`GenLabModule.load_from_checkpoint`)."""
     t = params.train
-    return GenLabModule(net, t.loss, t.optimizer, t.regularization, t.max_epochs)
+    return GenLabModule(
+        model=params.model.model_dump(mode="json"),
+        input_shape=list(splits.x_train.shape[1:]),
+        output_dim=output_dim(t.loss, splits.n_classes),
+        loss=t.loss,
+        optimizer=t.optimizer.model_dump(mode="json"),
+        regularization=t.regularization.model_dump(mode="json"),
+        max_epochs=t.max_epochs,
+        data_info=dict(splits.info),
+    )
 
 
 def accelerator(choice: str, precision: str = "32-true") -> str:
@@ -141,7 +147,6 @@ def fit(
     logger=None,
     checkpoint_dir: str | Path | None = None,
     extra_callbacks: list[pl.Callback] | None = None,
-    max_epochs: int | None = None,
     train_transform: Callable[[torch.Tensor], torch.Tensor] | None = None,
     distributed: bool = False,
 ) -> FitResult:
@@ -189,7 +194,7 @@ def fit(
     accel = accelerator(t.accelerator, t.precision)
     ddp = strategy(t, accel)
     trainer = pl.Trainer(
-        max_epochs=max_epochs or t.max_epochs,
+        max_epochs=t.max_epochs,
         accelerator=accel,
         devices=t.devices,
         num_nodes=t.num_nodes,
@@ -229,7 +234,7 @@ def fit(
             trainer.save_checkpoint(path, weights_only=True)  # all ranks: it has a barrier
             result.best_checkpoint = str(path)
         if primary:  # the file is rank 0's (another node may not even see it)
+            # into this module, not a new one from load_from_checkpoint: it holds the history
             state = torch.load(result.best_checkpoint, map_location="cpu", weights_only=True)
             module.load_state_dict(state["state_dict"])
-    result.extra["trainer"] = trainer
     return result

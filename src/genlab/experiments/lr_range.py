@@ -5,7 +5,8 @@ initialisation for `num_training` steps while the learning rate grows exponentia
 `min_lr` to `max_lr`, records the smoothed loss against the learning rate, suggests the LR of
 steepest descent and restores the initial weights. Then:
 
-- `log(lr*) = a + s·log(B)` is fitted by ordinary least squares over every (B, seed) pair:
+- `log(lr*) = a + s·log(B)` is fitted by ordinary least squares over every (B, seed) pair
+  (`genlab.slopes`, the fit `tune` uses too):
   s = 1 is the linear scaling rule, s = 0.5 square-root scaling, s = 0 "B does not matter";
 - each B is trained for the same number of epochs at one fixed LR and at its own (median)
   suggestion, so the fit is checked against what the LR does to val/test loss.
@@ -39,6 +40,7 @@ from genlab.experiments.gd_base import (
 from genlab.outputs import write_csv, write_json
 from genlab.plotting import plt, save_figure
 from genlab.progress import Progress
+from genlab.slopes import loglog_fit
 from genlab.tracking import Study
 from genlab.training import FitResult, accelerator, build_module, fit, use_threads
 
@@ -157,32 +159,6 @@ def _finite_or_none(v: float | None) -> float | None:
     return float(v) if v is not None and math.isfinite(v) and v > 0 else None
 
 
-def fit_scaling(batch_sizes: list[int], lrs: list[float]) -> dict[str, float]:
-    """OLS of log(lr*) on log(B) over all pairs: slope s, its standard error, intercept, r².
-
-    Natural logs; the slope is the exponent in lr* ∝ B^s whatever the base. Needs at least two
-    distinct B; the standard error needs at least three points (n − 2 degrees of freedom).
-    """
-    from scipy import stats
-
-    x = np.log(np.asarray(batch_sizes, dtype=float))
-    y = np.log(np.asarray(lrs, dtype=float))
-    n = len(x)
-    nan = float("nan")
-    if n < 2 or len(set(batch_sizes)) < 2:
-        return {"slope": nan, "slope_stderr": nan, "intercept": nan, "r2": nan, "n_points": n}
-    r = stats.linregress(x, y)
-    stderr = float(r.stderr) if n > 2 else nan
-    return {
-        "slope": float(r.slope),
-        "slope_stderr": stderr,
-        "intercept": float(r.intercept),
-        "intercept_stderr": float(r.intercept_stderr) if n > 2 else nan,
-        "r2": float(r.rvalue**2),
-        "n_points": n,
-    }
-
-
 def spread(tests: list[RangeTest]) -> dict[int, dict[str, float]]:
     """Per batch size: median, min and max suggestion over seeds, and how many seeds gave one."""
     out: dict[int, dict[str, float]] = {}
@@ -273,7 +249,7 @@ def run_study(params: Params, splits: Splits, runs: Study | None = None) -> Stud
         tests.append(range_test(base, splits, b, s))
         progress.step(f"B={b} seed {s}")
     ok = [t for t in tests if t.suggestion is not None]
-    scaling = fit_scaling([t.batch_size for t in ok], [t.suggestion for t in ok])
+    scaling = loglog_fit([t.batch_size for t in ok], [t.suggestion for t in ok])
     per_b = spread(tests)
     trainings = []
     todo = [(b, "fixed", cfg.fixed_lr) for b in cfg.batch_sizes]

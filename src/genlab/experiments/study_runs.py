@@ -99,14 +99,16 @@ def open_storage(spec: str, params: Params | None = None) -> optuna.storages.Bas
 
 
 def close_run(params: Params, run_id: str, state: str, status: str, reason: str = "") -> None:
-    """End a trial's MLflow run that is still RUNNING, saying why."""
+    """End a trial's MLflow run as `status`, saying why. Also a run already ended: a worker
+    killed between ending its trial's run and recording the trial in Optuna leaves a FINISHED
+    run for a trial the study then counts as interrupted; the run must say so too."""
     mlflow = tracking.client(params)
     try:
-        if mlflow.get_run(run_id).info.status == "RUNNING":
+        if mlflow.get_run(run_id).info.status != status:
             mlflow.set_tag(run_id, "optuna.state", state)
             if reason:
                 mlflow.set_tag(run_id, "optuna.reason", reason[:5000])
-            mlflow.set_terminated(run_id, status)
+            tracking.end_run(mlflow, run_id, status, reason)
     except Exception:  # noqa: BLE001 - a missing run in another store must not stop the study
         pass
 

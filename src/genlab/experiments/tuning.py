@@ -383,8 +383,9 @@ def close_stale_parent_runs(params: Params, name: str, keep: str) -> int:
     for run in runs:
         if "mlflow.parentRunId" in run.data.tags or run.info.run_id == keep:
             continue
-        if _owner_gone(run.data.tags.get("genlab.owner"), shared=True):
-            mlflow.set_terminated(run.info.run_id, "KILLED")
+        owner = run.data.tags.get("genlab.owner")
+        if _owner_gone(owner, shared=True):
+            tracking.end_run(mlflow, run.info.run_id, "KILLED", tracking.gone_reason(owner))
             closed += 1
     return closed
 
@@ -569,7 +570,7 @@ class Objective:
         }
         mlflow = tracking.client(self.params)
         mlflow.log_batch(run_id, metrics=metrics, tags=[RunTag(k, v) for k, v in tags.items()])
-        mlflow.set_terminated(run_id, MLFLOW_STATUS[state])
+        tracking.end_run(mlflow, run_id, MLFLOW_STATUS[state])
 
 
 # ------------------------------------------------------------------------------- workers
@@ -726,9 +727,9 @@ def run_study(params: Params, splits: Splits) -> StudyResult:
     try:
         if specs:
             run_workers(ctx, specs, remaining)
-    except BaseException:
+    except BaseException as err:
         if not others_working(study):  # the shared run goes on while others work
-            tracking.client(params).set_terminated(parent, "KILLED")
+            tracking.end_run(tracking.client(params), parent, *tracking.error_ending(err))
         raise
     study = optuna.load_study(study_name=name, storage=storage)
     counted = n_counted(study)

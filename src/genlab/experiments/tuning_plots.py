@@ -5,14 +5,18 @@ from __future__ import annotations
 
 import math
 import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import optuna
+import optuna.visualization.matplotlib as ovm
 from optuna.trial import TrialState
 
 from genlab.config.tune import TuneConfig
 from genlab.experiments.tuning import EPOCHS, REASON, hp_from_params, status
 from genlab.plotting import plt, save_figure
+from genlab.slopes import loglog_fit
 
 
 def trial_rows(study: optuna.Study, tune: TuneConfig) -> list[dict[str, object]]:
@@ -76,22 +80,24 @@ def best_lr_per_batch(rows: list[dict], direction: str) -> list[dict[str, float]
 
 
 def loglog_slope(points: list[tuple[float, float]]) -> float | None:
-    """Least-squares slope of log(y) on log(x): 1 = linear scaling, 0.5 = square-root scaling.
-    None with fewer than two distinct x."""
+    """Least-squares slope of log(y) on log(x) (`genlab.slopes.loglog_fit`, the fit lr_range
+    uses): 1 = linear scaling, 0.5 = square-root scaling. None with fewer than two distinct x."""
     if len({x for x, _ in points}) < 2:
         return None
-    lx = [math.log(x) for x, _ in points]
-    ly = [math.log(y) for _, y in points]
-    mx, my = sum(lx) / len(lx), sum(ly) / len(ly)
-    sxx = sum((a - mx) ** 2 for a in lx)
-    return sum((a - mx) * (b - my) for a, b in zip(lx, ly, strict=True)) / sxx
+    return loglog_fit([x for x, _ in points], [y for _, y in points])["slope"]
+
+
+# fANOVA needs a few complete trials to fit its forest at all; below this it says nothing.
+_FANOVA_MIN_TRIALS = 3
+# Optuna searches log2 of the batch size (powers of two); figures and results say batch_size.
+_SHOWN_AS = {"batch_size_log2": "batch_size"}
 
 
 def importances(study: optuna.Study, seed: int) -> dict[str, float]:
     """fANOVA importance of each searched parameter over the complete trials (sums to 1);
     empty when there are too few complete trials to tell."""
     complete = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
-    if len(complete) < 3:
+    if len(complete) < _FANOVA_MIN_TRIALS:
         return {}
     evaluator = optuna.importance.FanovaImportanceEvaluator(seed=seed)
     try:
@@ -100,8 +106,7 @@ def importances(study: optuna.Study, seed: int) -> dict[str, float]:
             raw = optuna.importance.get_param_importances(study, evaluator=evaluator)
     except (RuntimeError, ValueError, ZeroDivisionError):
         return {}
-    names = {"batch_size_log2": "batch_size"}
-    return {names.get(k, k): float(v) for k, v in raw.items()}
+    return {_SHOWN_AS.get(k, k): float(v) for k, v in raw.items()}
 
 
 def importance_record(study: optuna.Study, seed: int, min_trials: int) -> dict[str, object]:
@@ -121,64 +126,76 @@ def importance_record(study: optuna.Study, seed: int, min_trials: int) -> dict[s
 # --------------------------------------------------------------------------------- figures
 
 
-def history_figure(rows: list[dict], metric: str, direction: str, path: str | Path) -> Path:
-    """Objective per trial (complete: dots; pruned: last reported value, crosses) and the best
-    so far."""
-    fig, ax = plt.subplots(figsize=(6.5, 4))
-    done = [r for r in rows if r["status"] == "complete"]
-    pruned = [r for r in rows if r["status"] == "pruned" and math.isfinite(r["last"])]
-    ax.scatter([r["trial"] for r in done], [r["value"] for r in done], label="complete", zorder=3)
-    ax.scatter(
-        [r["trial"] for r in pruned],
-        [r["last"] for r in pruned],
-        marker="x",
-        color="0.55",
-        label="pruned (last reported)",
-    )
-    hist = history_rows(rows, direction)
-    if hist:  # extended to the last trial: the best stays the best until beaten
-        last = max(r["trial"] for r in rows)
-        ax.step(
-            [h["trial"] for h in hist] + [last],
-            [h["best_so_far"] for h in hist] + [hist[-1]["best_so_far"]],
-            where="post",
-            color="C3",
-            label="best so far",
-        )
-    for r in rows:
-        if r["status"] == "diverged":
-            ax.axvline(r["trial"], color="C1", alpha=0.4, lw=1)
-    ax.set_xlabel("trial")
-    ax.set_ylabel(metric)
-    ax.set_title(f"Optimization history ({direction} {metric})")
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=8)
-    return save_figure(fig, path)
+@contextmanager
+def _optuna_plot() -> Iterator[None]:
+    """Optuna's matplotlib plots are experimental (a warning each call) and switch the global
+    style to ggplot; both stay inside this block, so save the figure within it."""
+    with plt.rc_context(), warnings.catch_warnings():
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        yield
+
+
+def history_figure(study: optuna.Study, metric: str, direction: str, path: str | Path) -> Path:
+    """Optuna's optimization history (complete trials, best so far), plus what it leaves out:
+    pruned trials at the last value they reported (crosses) and diverged trials (lines)."""
+    with _optuna_plot():
+        ax = ovm.plot_optimization_history(study, target_name=metric)
+        trials = study.get_trials(deepcopy=False)
+        pruned = [
+            (t.number, t.intermediate_values[max(t.intermediate_values)])
+            for t in trials
+            if status(t) == "pruned" and t.intermediate_values
+        ]
+        pruned = [(n, v) for n, v in pruned if math.isfinite(v)]
+        if pruned:
+            ax.scatter(*zip(*pruned, strict=True), marker="x", color="0.45", label="pruned (last)")
+        diverged = [t.number for t in trials if status(t) == "diverged"]
+        for i, number in enumerate(diverged):
+            ax.axvline(number, color="C1", alpha=0.5, lw=1, label="diverged" if i == 0 else None)
+        ax.set_title(f"Optimization history ({direction} {metric})")
+        ax.legend(fontsize=8)
+        ax.figure.set_size_inches(6.5, 4)
+        return save_figure(ax.figure, path)
 
 
 def importance_figure(
-    imp: dict[str, float],
-    path: str | Path,
-    complete: int | None = None,
-    reliable: bool = True,
+    study: optuna.Study, seed: int, path: str | Path, complete: int, reliable: bool
 ) -> Path:
-    """The fANOVA bars, titled with the complete trials they come from; grey and titled as
-    noise where there are too few of them (`importance_record`)."""
-    fig, ax = plt.subplots(figsize=(5.5, 0.7 + 0.5 * max(1, len(imp))))
-    if imp:
-        names = sorted(imp, key=imp.get)
-        ax.barh(names, [imp[n] for n in names], color="C0" if reliable else "0.6")
+    """Optuna's importance bars from the seeded fANOVA evaluator `importances` uses (same
+    numbers), titled with the complete trials they come from; grey and titled as noise where
+    there are too few of them (`importance_record`)."""
+    title = importance_title(complete, reliable)
+    with _optuna_plot():
+        ax = None
+        if complete >= _FANOVA_MIN_TRIALS:
+            evaluator = optuna.importance.FanovaImportanceEvaluator(seed=seed)
+            try:
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore")
+                    ax = ovm.plot_param_importances(study, evaluator=evaluator)
+            except (RuntimeError, ValueError, ZeroDivisionError):
+                plt.close("all")
+        if ax is None:
+            fig, ax = plt.subplots(figsize=(5.5, 1.5))
+            ax.text(0.5, 0.5, "too few complete trials", ha="center", va="center")
+            ax.set_axis_off()
+            ax.set_title(title)
+            return save_figure(fig, path)
+        labels = [_SHOWN_AS.get(t.get_text(), t.get_text()) for t in ax.get_yticklabels()]
+        ax.set_yticks(ax.get_yticks(), labels)
+        if not reliable:
+            for bar in ax.patches:
+                bar.set_color("0.6")
+        if ax.get_legend() is not None:
+            ax.get_legend().remove()
         ax.set_xlabel("fANOVA importance (sums to 1)")
-    else:
-        ax.text(0.5, 0.5, "too few complete trials", ha="center", va="center")
-        ax.set_axis_off()
-    ax.set_title(importance_title(complete, reliable))
-    return save_figure(fig, path)
+        ax.set_title("", loc="left")  # Optuna's title, replaced by ours (centred)
+        ax.set_title(title, fontsize=10)
+        ax.figure.set_size_inches(6, 1.4 + 0.5 * len(labels))
+        return save_figure(ax.figure, path)
 
 
-def importance_title(complete: int | None, reliable: bool) -> str:
-    if complete is None:
-        return "Hyperparameter importance"
+def importance_title(complete: int, reliable: bool) -> str:
     if reliable:
         return f"Hyperparameter importance from {complete} complete trials"
     return f"Hyperparameter importance from {complete} complete trials:\nnoise, not a ranking"
@@ -188,7 +205,11 @@ def landscape_figure(
     rows: list[dict], metric: str, direction: str, slope: float | None, path: str | Path
 ) -> Path:
     """Every trial at (learning rate, batch size), coloured by its value; stars mark the best
-    learning rate of each batch size, the question being whether it rises with batch size."""
+    learning rate of each batch size, the question being whether it rises with batch size.
+
+    Ours, not Optuna's: `plot_contour` interpolates a surface between a few dozen trials (it
+    invents the landscape between them) and, like `plot_slice`, shows neither pruned and
+    diverged trials nor the best lr per batch size and its fitted slope, which this answers."""
     fig, ax = plt.subplots(figsize=(6.5, 4.5))
     done = [r for r in rows if r["status"] == "complete"]
     if done:
