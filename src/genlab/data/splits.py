@@ -17,7 +17,6 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from sklearn.model_selection import train_test_split
 
 SPLIT_NAMES = ("train", "val", "test")
 FIX_HINT = "run `dvc repro prepare` to regenerate it"
@@ -61,6 +60,10 @@ def stratified_split(
             f"need 0 < val_fraction, test_fraction and their sum < 1; "
             f"got {val_fraction}, {test_fraction}"
         )
+    # here, not at the top: scikit-learn (and the torch its array API checks pull in) costs
+    # about a second of every stage's start-up, also of those that never split data
+    from sklearn.model_selection import train_test_split
+
     x_rest, x_test, y_rest, y_test = train_test_split(
         x, y, test_size=test_fraction, random_state=seed, stratify=y
     )

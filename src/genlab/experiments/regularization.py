@@ -18,8 +18,6 @@ import contextlib
 import math
 from dataclasses import dataclass, replace
 
-from sklearn.model_selection import train_test_split
-
 from genlab import tracking
 from genlab.augmentation import Augmentation, augmentation_for
 from genlab.config import ConfigError, Params, with_overrides
@@ -173,6 +171,8 @@ def subsample_train(splits: Splits, n_train: int | None, seed: int) -> Splits:
             f"regularization.n_train = {n_train}: needs at least one sample per class "
             f"({splits.n_classes})"
         )
+    from sklearn.model_selection import train_test_split  # lazy: see genlab.data.splits
+
     stratify = splits.y_train if splits.task == "classification" else None
     x, _, y, _ = train_test_split(
         splits.x_train, splits.y_train, train_size=n_train, random_state=seed, stratify=stratify
