@@ -68,6 +68,19 @@ def tiny_params() -> Params:
     return parse_params(tiny_raw())
 
 
+@pytest.fixture
+def store(tmp_path, monkeypatch, tiny_params):
+    """Params recording into a fresh SQLite MLflow store, and a client on it (tracker tests)."""
+    from mlflow.tracking import MlflowClient
+
+    from genlab.config import with_overrides
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    return with_overrides(tiny_params, {"tracking.tracking_uri": uri}), MlflowClient(uri)
+
+
 # Team mode: the real shared stack, started once per session by the tests that ask for it.
 from tests.team_stack import sshd, team_env, team_settings  # noqa: E402, F401
 

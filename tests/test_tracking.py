@@ -151,19 +151,6 @@ def test_a_training_run_says_which_metric_is_reported(tiny_params):
 
 
 # ------------------------------------------------------------- the one study tracker
-@pytest.fixture
-def store(tmp_path, monkeypatch, tiny_params):
-    """Params recording into a fresh SQLite store, and a client on it."""
-    from mlflow.tracking import MlflowClient
-
-    from genlab.config import with_overrides
-
-    monkeypatch.chdir(tmp_path)
-    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
-    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
-    return with_overrides(tiny_params, {"tracking.tracking_uri": uri}), MlflowClient(uri)
-
-
 def _runs(client, stage: str = "test_study") -> tuple[object, list]:
     exp = client.get_experiment_by_name(f"genlab/{stage}")
     runs = client.search_runs([exp.experiment_id])

@@ -12,20 +12,6 @@ from genlab import tracking
 from genlab.owners import owner_id
 from tests.conftest import ROOT, tiny_raw
 
-
-@pytest.fixture
-def store(tmp_path, monkeypatch, tiny_params):
-    """Params recording into a fresh SQLite store, and a client on it."""
-    from mlflow.tracking import MlflowClient
-
-    from genlab.config import with_overrides
-
-    monkeypatch.chdir(tmp_path)
-    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
-    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
-    return with_overrides(tiny_params, {"tracking.tracking_uri": uri}), MlflowClient(uri)
-
-
 TAGS = {"genlab.stage": "test_fit", tracking.OWNER_TAG: owner_id()}
 
 
