@@ -652,3 +652,25 @@ def test_unreachable_shared_storage_is_one_line_without_the_password():
     text = str(err.value)
     assert "127.0.0.1:1/optuna cannot be used" in text and "Connection refused" in text
     assert "s3cret" not in text and "\n" not in text
+
+
+def test_a_parent_tag_written_by_two_joiners_at_once_is_written_again(stores, monkeypatch):
+    """PostgreSQL refuses the second of two simultaneous first writes of a tag (duplicate
+    key); `resume_parent` writes it again instead of failing the joining process's stage."""
+    from mlflow.tracking import MlflowClient
+
+    p = params_with()
+    parent = tracking.start_run(p, "tune", "parent", {})
+    real, calls = MlflowClient.set_tag, []
+
+    def duplicate_once(self, run_id, key, value, *args, **kwargs):
+        calls.append(key)
+        if len(calls) == 1:
+            raise RuntimeError('duplicate key value violates unique constraint "tag_pk"')
+        return real(self, run_id, key, value, *args, **kwargs)
+
+    monkeypatch.setattr(MlflowClient, "set_tag", duplicate_once)
+    study_runs.resume_parent(p, parent, {"genlab.n_trials": "8"})
+    run = tracking.client(p).get_run(parent)
+    assert calls == ["genlab.n_trials", "genlab.n_trials"]
+    assert run.info.status == "RUNNING" and run.data.tags["genlab.n_trials"] == "8"

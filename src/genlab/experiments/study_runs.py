@@ -239,8 +239,18 @@ def log_missing_params(params: Params, run_id: str, values: dict[str, Any]) -> N
 
 
 def resume_parent(params: Params, run_id: str, tags: dict[str, str]) -> None:
-    """The shared parent shows RUNNING while any process works on the study."""
+    """The shared parent shows RUNNING while any process works on the study. Processes that
+    join at the same moment write the same tags: a SQL store inserts a tag it has not seen, so
+    one of two first writes loses with a duplicate key (PostgreSQL's UniqueViolation); written
+    again, it finds the row and updates it."""
     mlflow = tracking.client(params)
     mlflow.update_run(run_id, status="RUNNING")
     for key, value in tags.items():
-        mlflow.set_tag(run_id, key, value)
+        for attempt in range(3):
+            try:
+                mlflow.set_tag(run_id, key, value)
+                break
+            except Exception:  # noqa: BLE001 - the store's duplicate-key error, by backend
+                if attempt == 2:
+                    raise
+                time.sleep(0.2 * (attempt + 1))
