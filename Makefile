@@ -91,12 +91,14 @@ browser:
 		{ apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium >/dev/null; } \
 		|| echo "warning: could not install chromium (needs root and apt): the browser test will be skipped"; }
 
+# Every test: tests/unit, then tests/integration (one shared tiny `dvc repro`, stage processes,
+# servers, the team stack).
 test: setup browser team-deps
 	$(BIN)/python -m pytest
 
-# Unit tests only (no `dvc repro`, no stage processes, no servers): about a minute.
+# Unit tests only (tests/unit: no `dvc repro`, no stage processes, no servers): under a minute.
 test-fast: setup
-	$(BIN)/python -m pytest -m "not slow" -q
+	$(BIN)/python -m pytest tests/unit -q
 
 lint: setup
 	$(BIN)/ruff check src pipelines tests benchmarks

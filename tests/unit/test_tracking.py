@@ -1,8 +1,7 @@
-"""genlab.tracking: where the store is, creating it safely, the tags every run carries."""
+"""genlab.tracking: where the store is, the tags every run carries, the one study tracker."""
 
 from __future__ import annotations
 
-import multiprocessing as mp
 from pathlib import Path
 
 import pytest
@@ -40,41 +39,6 @@ def test_runs_inside_a_dvc_experiment_are_tagged_with_it(monkeypatch, tiny_param
     monkeypatch.delenv("DVC_EXP_NAME")
     monkeypatch.delenv("DVC_EXP_BASELINE_REV")
     assert "dvc.exp_name" not in tracking.run_tags(tiny_params, "train", "h")
-
-
-def _create(db: str, barrier, errors) -> None:
-    barrier.wait()
-    try:
-        tracking.check_tracking(f"sqlite:///{db}")
-        from mlflow.tracking import MlflowClient
-
-        MlflowClient(f"sqlite:///{db}").search_experiments()
-    except Exception as err:  # noqa: BLE001 - reported to the parent
-        errors.put(f"{type(err).__name__}: {err}")
-
-
-@pytest.mark.slow  # 20 tries x 2 processes
-def test_two_processes_creating_a_fresh_store_never_crash(tmp_path):
-    """MLflow's schema migration races when two stages open a new SQLite store at once
-    (`dvc queue start -j 2`): creation is serialised by a file lock. 20 tries, 0 failures."""
-    import mlflow.store.tracking.sqlalchemy_store  # noqa: F401 - imported before the fork
-
-    ctx = mp.get_context("fork")
-    errors = ctx.Queue()
-    for i in range(20):
-        db = tmp_path / f"try{i}" / "mlflow.db"
-        db.parent.mkdir()
-        barrier = ctx.Barrier(2)
-        procs = [ctx.Process(target=_create, args=(str(db), barrier, errors)) for _ in range(2)]
-        for p in procs:
-            p.start()
-        for p in procs:
-            p.join(60)
-        assert [p.exitcode for p in procs] == [0, 0]
-    failures = []
-    while not errors.empty():
-        failures.append(errors.get())
-    assert failures == []
 
 
 def test_a_file_that_is_not_a_store_is_named(tmp_path):

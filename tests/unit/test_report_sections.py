@@ -101,3 +101,74 @@ def test_the_side_by_side_figure_leaves_out_a_model_without_history(tmp_path, mo
     learning_curves_compared({"cnn": ([], -1)}, tmp_path / "b.png")
     assert grids[0] == (1, 1)  # one model (row), loss only (no accuracy in a regression history)
     assert (tmp_path / "a.png").stat().st_size > 1000 and (tmp_path / "b.png").is_file()
+
+
+@pytest.mark.parametrize(
+    "claim, words",
+    [
+        (True, "holds in 1/1 seeds"),
+        (False, "fails in 1/1 seeds"),
+        ({"holds": True, "seeds_holding": 3, "seeds": 3}, "holds in 3/3 seeds"),
+        ({"holds": False, "seeds_holding": 0, "seeds": 3}, "fails in 3/3 seeds"),
+        ({"holds": None, "seeds_holding": 1, "seeds": 3}, "seeds disagree (1/3): not established"),
+        (
+            {"holds": None, "seeds_holding": 1, "seeds": 3, "seeds_decided": 2},
+            "decided in only 2/3 seeds (1 hold): not established",
+        ),
+        (None, "not checked"),
+        ({"seeds": 3}, "not checked"),
+    ],
+)
+def test_a_claim_is_stated_with_how_many_seeds_agree(claim, words):
+    from genlab.report_sections import seeds_verdict
+
+    assert seeds_verdict(claim) == words
+
+
+@pytest.mark.parametrize(
+    "train, test, label",
+    [
+        (0.07, 0.08, "underfits"),  # training error above 1.5 σ² (σ² = 0.04)
+        (0.01, 0.09, "overfits"),  # test over twice train and above the floor
+        (0.01, 0.05, "fits"),  # over twice train, but within the floor
+        (0.04, 0.05, "fits"),
+        (None, 0.05, "n/a"),
+    ],
+)
+def test_fit_label_reads_the_numbers_against_the_noise_floor(train, test, label):
+    from genlab.report_sections import fit_label
+
+    assert fit_label(train, test, 0.04) == label
+
+
+def test_importances_are_ranked_only_when_reliable():
+    from genlab.report_sections import importance_text
+
+    few = {"importance": {"lr": 0.9}, "importance_trials": 3, "importance_reliable": False,
+           "importance_min_trials": 10}
+    assert importance_text(few).startswith("The parameter importances are not shown as a ranking")
+    assert "only 3 trials completed (need 10)" in importance_text(few)
+    enough = {"importance": {"lr": 0.712, "batch_size": 0.288}, "importance_trials": 12,
+              "importance_reliable": True}
+    assert importance_text(enough) == (
+        "Importance (fANOVA from 12 complete trials): lr 0.71, batch_size 0.29."
+    )
+    assert importance_text({}) == "No parameter importances: too few complete trials."
+
+
+def test_the_main_model_sentence_follows_its_numbers_or_says_it_diverged():
+    from genlab.report_sections import main_model_text
+
+    m = {"status": "ok", "best_epoch": 7, "epochs_run": 12, "selected_by": "val/acc",
+         "train/loss": 0.1, "val/loss": 0.4, "test/loss": 0.45, "gap/loss": 0.35,
+         "train/acc": 0.99, "val/acc": 0.9, "test/acc": 0.88, "diagnosis": "overfit",
+         "diagnosis_reason": "gap 0.11 > 0.1"}
+    text = main_model_text(m)
+    assert text.startswith("The model selected at epoch 7 (best val/acc of 12 epochs) has ")
+    assert "train/loss 0.100, val/loss 0.400 and test/loss 0.450: a generalization gap of 0.350" \
+        in text
+    assert "Accuracy: train 0.990, val 0.900, test 0.880." in text
+    assert text.endswith("Diagnosis: <b>overfit</b> (gap 0.11 > 0.1).")
+    assert main_model_text({"status": "diverged", "reason": "loss nan at epoch 3"}) == (
+        "The main model diverged: loss nan at epoch 3."
+    )

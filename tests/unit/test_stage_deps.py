@@ -14,7 +14,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-ROOT = Path(__file__).resolve().parents[1]
+from tests.repo_copy import ROOT
+
 SRC = ROOT / "src"
 
 

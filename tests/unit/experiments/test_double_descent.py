@@ -1,17 +1,12 @@
-"""The double-descent study: its pieces, and the real stage.
+"""The double-descent study's pieces (genlab.experiments.double_descent).
 
-Unit tests: label noise flips exactly the fraction and never to the same class; the stacked
-mini-batch training equals K separate MLPs trained with their own Adam on the same batches;
-threshold, peak and verdict read correctly off synthetic curves that do and do not descend
-twice, and the sentence follows them. Integration (slow): `dvc repro double_descent` on tiny
-params in a copy of the repository, then its outputs and MLflow runs.
+Label noise flips exactly the fraction and never to the same class; the stacked mini-batch
+training equals K separate MLPs trained with their own Adam on the same batches; threshold, peak
+and verdict read correctly off synthetic curves that do and do not descend twice, and the
+sentence follows them. The real stage: tests/integration/test_double_descent.py.
 """
 
 from __future__ import annotations
-
-import json
-import subprocess
-import sys
 
 import numpy as np
 import pytest
@@ -23,7 +18,6 @@ from genlab.config import ConfigError, parse_params, with_overrides
 from genlab.experiments import double_descent as dd
 from genlab.experiments.ensembles import StackedModels, seeded_models
 from genlab.models import MLP
-from tests.conftest import ROOT, pipeline_raw
 
 # ------------------------------------------------------------------------ label noise
 
@@ -230,18 +224,13 @@ def test_the_sentence_and_headline_follow_the_numbers(spread, seen, tiny_params)
     assert results["peak"]["width"] == 128 and results["peak"]["mean"] == pytest.approx(0.61)
 
 
-def test_a_failure_while_tracking_ends_the_parent_run_failed(tiny_params, tmp_path, monkeypatch):
-    from mlflow.tracking import MlflowClient
-
-    monkeypatch.chdir(tmp_path)
-    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
-    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
-    params = with_overrides(tiny_params, {"tracking.tracking_uri": uri})
+def test_a_failure_while_tracking_ends_the_parent_run_failed(store, tiny_params, tmp_path):
+    params, client = store
     result = _synthetic(DOUBLE, 0.01, tiny_params)
     with pytest.raises(OSError):  # the figure is missing when the artifacts are logged
         dd.track(params, result, [tmp_path / "missing.png"], dd.summary(result))
-    runs = MlflowClient(uri).search_runs(
-        [MlflowClient(uri).get_experiment_by_name("genlab/double_descent").experiment_id]
+    runs = client.search_runs(
+        [client.get_experiment_by_name("genlab/double_descent").experiment_id]
     )
     parent = next(r for r in runs if "mlflow.parentRunId" not in r.data.tags)
     assert parent.info.status == "FAILED"
@@ -270,67 +259,3 @@ def test_bad_values_name_the_key(section, message):
 def test_widths_are_sorted_and_the_curve_defaults_to_the_widest():
     cfg = parse_params({"double_descent": {"widths": [64, 4, 16]}}).double_descent
     assert cfg.widths == [4, 16, 64] and cfg.curve_width == 64
-
-
-# -------------------------------------------------------------------- the real stage
-
-
-@pytest.mark.slow
-def test_stage_runs_under_dvc_writes_outputs_and_tracks_in_mlflow(reproduced, tmp_path):
-    # --help describes the stage and does nothing
-    empty = tmp_path / "empty"
-    empty.mkdir()
-    proc = subprocess.run(
-        [sys.executable, str(ROOT / "pipelines/double_descent.py"), "--help"],
-        cwd=empty,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    assert proc.returncode == 0 and "Stage `double_descent`" in proc.stdout
-    assert list(empty.iterdir()) == []
-
-    repo, out = reproduced.path, reproduced.stdout
-    assert "Running stage 'double_descent'" in out
-    assert "double_descent: MNIST-1D, 200 training signals" in out
-
-    cfg = pipeline_raw()["double_descent"]
-    results = json.loads((repo / "results/double_descent.json").read_text())
-    assert not (repo / "metrics/double_descent.json").exists()  # results only: a study
-    assert results["seeds"] == 3 and isinstance(results["second_descent"], bool)
-    assert [r["width"] for r in results["widths"]] == cfg["widths"]
-    assert results["label_noise_measured"] == pytest.approx(cfg["label_noise"])
-    assert results["second_descent"] == (": a second descent," in results["sentence"])
-    width_csv = (repo / "plots/double_descent/width.csv").read_text().splitlines()
-    assert len(width_csv) == 1 + len(cfg["widths"])
-    assert width_csv[0].startswith("width,n_params,train/error/mean,train/error/std")
-    epochs_csv = (repo / "plots/double_descent/epochs.csv").read_text().splitlines()
-    assert [r.split(",")[0] for r in epochs_csv[1:]] == ["1", "2", "4"]
-    seeds_csv = (repo / "plots/double_descent/seeds.csv").read_text().splitlines()
-    assert len(seeds_csv) == 1 + 3 * len(cfg["widths"])
-    for name in ("width", "epochs"):
-        assert (repo / f"plots/double_descent/{name}.png").stat().st_size > 10_000
-
-    from mlflow.tracking import MlflowClient
-
-    client = MlflowClient(f"sqlite:///{repo / 'mlflow.db'}")
-    exp = client.get_experiment_by_name("genlab/double_descent")
-    runs = client.search_runs([exp.experiment_id])
-    parents = [r for r in runs if "mlflow.parentRunId" not in r.data.tags]
-    assert [p.info.run_id for p in parents] == [results["mlflow_run_id"]]
-    parent = parents[0]
-    assert parent.info.status == "FINISHED"
-    assert parent.data.tags["genlab.stage"] == "double_descent"
-    assert parent.data.tags["genlab.dataset"] == "mnist1d"
-    assert all(k.startswith(("double_descent.", "data.mnist1d.")) for k in parent.data.params)
-    assert parent.data.metrics["second_descent"] == float(results["second_descent"])
-    children = [r for r in runs if r.data.tags.get("mlflow.parentRunId") == parent.info.run_id]
-    assert sorted(int(c.data.params["width"]) for c in children) == cfg["widths"]
-    assert all(c.info.status == "FINISHED" for c in children)
-    widest = next(c for c in children if c.data.tags["genlab.variant"] == "width32")
-    history = client.get_metric_history(widest.info.run_id, "test/error/mean")
-    assert [m.step for m in history] == [1, 2, 4]  # the epoch curve, as steps
-    row = next(r for r in results["widths"] if r["width"] == 32)
-    assert history[-1].value == pytest.approx(row["test/error/mean"])
-    artifacts = {a.path for a in client.list_artifacts(parent.info.run_id)}
-    assert {"width.png", "epochs.png"} <= artifacts

@@ -60,7 +60,8 @@ def test_tune_writes_best_params_metrics_and_plots(repo):
     assert best["trial"] == study.best_trial.number and best["value"] == study.best_value
     lr = best["overrides"]["train.optimizer.lr"]
     assert lr == study.best_trial.params["lr"]
-    assert best["overrides"]["train.optimizer.batch_size"] in (16, 32, 64, 128, 256)
+    bs_log2 = study.best_trial.params["batch_size_log2"]  # searched by its exponent
+    assert best["overrides"]["train.optimizer.batch_size"] == 2**bs_log2
     for png in ("optimization_history.png", "param_importances.png", "lr_batch.png"):
         assert (repo / "plots/tune" / png).stat().st_size > 5000
     rows = (repo / "plots/tune/trials.csv").read_text().splitlines()

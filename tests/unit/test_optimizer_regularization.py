@@ -9,7 +9,7 @@
 
 Everything runs through genlab's own pieces (`split_decay_params`, `build_optimizer`,
 `l2_penalty`, `l1_penalty`): only weight matrices are decayed, biases are not.
-Run `python -m tests.test_optimizer_regularization` to print the measured differences.
+Run `python -m tests.unit.test_optimizer_regularization` to print the measured differences.
 """
 
 from __future__ import annotations

@@ -1,5 +1,6 @@
-"""The stage entry points: `--help` describes a stage and does nothing else; known failures
-are one line and exit status 2."""
+"""genlab.cli: every stage's docstring says what it reads and writes; run_stage turns known OS
+and store failures into one line and exit status 2, keeping earlier outputs. Stage processes:
+tests/integration/test_cli.py."""
 
 from __future__ import annotations
 
@@ -10,7 +11,10 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import ROOT
+from genlab.config.base import ConfigError
+from genlab.data.splits import DataError
+from genlab.tracking import TrackingError
+from tests.conftest import ROOT, fresh_store
 
 STAGES = sorted(p.stem for p in (ROOT / "pipelines").glob("*.py"))
 
@@ -20,49 +24,6 @@ def test_every_stage_says_what_it_reads_and_writes(stage):
     doc = ast.get_docstring(ast.parse((ROOT / "pipelines" / f"{stage}.py").read_text()))
     assert doc and doc.startswith(f"Stage `{stage}`")
     assert "Reads" in doc and "Writes" in doc
-
-
-@pytest.mark.slow  # each starts a stage process
-@pytest.mark.parametrize("stage", ["train", "tune"])
-def test_help_prints_the_docstring_and_runs_nothing(stage, tmp_path):
-    proc = subprocess.run(
-        [sys.executable, str(ROOT / "pipelines" / f"{stage}.py"), "--help"],
-        cwd=tmp_path, capture_output=True, text=True, timeout=120,
-    )
-    assert proc.returncode == 0, proc.stderr
-    assert f"Stage `{stage}`" in proc.stdout
-    assert "Reads" in proc.stdout and "Writes" in proc.stdout
-    assert list(tmp_path.iterdir()) == []  # no models/, metrics/, mlflow.db
-
-
-@pytest.mark.slow  # a stage process
-def test_prepared_data_of_another_dataset_is_named(tmp_path):
-    """train on data prepared for another dataset: one line saying which and what to run."""
-    from tests.conftest import tiny_raw
-
-    raw = tiny_raw()
-    prep = subprocess.run(
-        [sys.executable, str(ROOT / "pipelines/prepare.py")], cwd=tmp_path,
-        capture_output=True, text=True, timeout=120, env=_env(tmp_path, raw),
-    )
-    assert prep.returncode == 0, prep.stderr
-    raw["data"]["name"] = "digits"
-    proc = subprocess.run(
-        [sys.executable, str(ROOT / "pipelines/train.py")], cwd=tmp_path,
-        capture_output=True, text=True, timeout=120, env=_env(tmp_path, raw),
-    )
-    assert proc.returncode == 2
-    assert "holds 'gaussians' but params data.name is 'digits'" in proc.stderr
-    assert "dvc repro prepare" in proc.stderr and "Traceback" not in proc.stderr
-
-
-def _env(tmp_path: Path, raw: dict) -> dict:
-    import os
-
-    import yaml
-
-    (tmp_path / "params.yaml").write_text(yaml.safe_dump(raw))
-    return {**os.environ, "MLFLOW_TRACKING_URI": f"sqlite:///{tmp_path / 'mlflow.db'}"}
 
 
 # ------------------------------------------------------------------ OS and store failures
@@ -139,7 +100,7 @@ def test_read_only_folder_is_one_line_and_keeps_the_earlier_file(stage, tmp_path
     assert target.read_text() == "epoch\n0\n"
 
 
-def test_failed_write_marks_the_run_failed(stage, tmp_path, monkeypatch):
+def test_failed_write_marks_the_run_failed(stage, tmp_path, monkeypatch, empty_store):
     """A file where the stage needs a folder: one line naming it, the open run FAILED."""
     from mlflow.tracking import MlflowClient
 
@@ -148,7 +109,7 @@ def test_failed_write_marks_the_run_failed(stage, tmp_path, monkeypatch):
     from genlab.tracking import END_REASON_TAG, OWNER_TAG, check_tracking
 
     monkeypatch.chdir(tmp_path)
-    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    uri = fresh_store(empty_store, tmp_path)
     (tmp_path / "plots").write_text("not a folder")
     target = tmp_path / "plots" / "train" / "history.csv"
     runs = []
@@ -170,35 +131,6 @@ def test_failed_write_marks_the_run_failed(stage, tmp_path, monkeypatch):
     assert run.info.status == "FAILED" and "Not a directory" in run.data.tags[END_REASON_TAG]
 
 
-@pytest.mark.slow  # a stage process
-def test_read_only_mlflow_store_is_one_line_naming_it(tmp_path):
-    """A fresh process (as a stage is) on a store it cannot write: one line, no traceback."""
-    from genlab.tracking import check_tracking
-
-    db = tmp_path / "mlflow.db"
-    uri = f"sqlite:///{db}"
-    check_tracking(uri)  # creates the store
-    script = (
-        "from mlflow.tracking import MlflowClient\n"
-        "from genlab.cli import run_stage\n"
-        "from genlab.tracking import check_tracking\n"
-        f"uri = {uri!r}\n"
-        "run_stage('demo', lambda: (check_tracking(uri), MlflowClient(uri).create_experiment('x')))"
-    )
-    _immutable(db)
-    try:
-        proc = subprocess.run([sys.executable, "-c", script], cwd=tmp_path, capture_output=True,
-                              text=True, timeout=120)
-    finally:
-        _mutable(db)
-    assert proc.returncode == 2 and "Traceback" not in proc.stderr, proc.stderr
-    assert proc.stderr.strip() == (
-        f"genlab demo: error: cannot write {db}: attempt to write a readonly database: it is "
-        "read-only: make the file and its folder writable, or point MLFLOW_TRACKING_URI "
-        "elsewhere, then rerun the stage"
-    )
-
-
 def test_store_errors_wrapped_by_mlflow_are_recognised(stage):
     """Where chattr is missing: SQLite's words inside MLflow's exception, as MLflow raises it."""
     from mlflow.exceptions import MlflowException
@@ -209,3 +141,77 @@ def test_store_errors_wrapped_by_mlflow_are_recognised(stage):
     code, err = stage(main)
     assert code == 2
     assert "cannot write the MLflow store (mlflow.db): database or disk is full" in err
+
+
+# ------------------------------------------------------------------ help and exit statuses
+def test_help_prints_the_stage_docstring_and_never_calls_main(monkeypatch, capsys):
+    import types
+
+    from genlab import cli
+
+    stage_module = types.ModuleType("__main__", "Stage `demo`: reads a, writes b.\n\n")
+    monkeypatch.setitem(sys.modules, "__main__", stage_module)
+    calls = []
+    for flag in ("--help", "-h"):
+        monkeypatch.setattr(sys, "argv", ["demo.py", "--seed", "3", flag])
+        cli.run_stage("demo", lambda: calls.append("main ran"))
+        assert capsys.readouterr().out == "Stage `demo`: reads a, writes b.\n"
+    assert calls == []
+
+
+@pytest.mark.parametrize(
+    "error",
+    [
+        ConfigError("train.max_epochs = 0: Input should be greater than 0"),
+        DataError("data/prepared/splits.npz is corrupt: run `dvc repro prepare`"),
+        TrackingError("tracking URI ftp://x is not supported"),
+        FileNotFoundError("metrics/train.json is missing: run `dvc repro train`"),
+        ValueError("results/tune.json is corrupt: rerun `dvc repro tune`"),
+    ],
+    ids=lambda e: type(e).__name__,
+)
+def test_a_known_error_is_one_line_naming_the_stage_and_exit_status_2(stage, error):
+    def main():
+        raise error
+
+    assert stage(main) == (2, f"genlab demo: error: {error}")
+
+
+def test_a_bug_keeps_its_traceback(monkeypatch, capsys):
+    """An error the project does not know is not squashed into a line: it propagates."""
+    from genlab import cli
+
+    monkeypatch.setattr(sys, "argv", ["demo.py"])
+
+    def main():
+        raise KeyError("typo")
+
+    with pytest.raises(KeyError, match="typo"):
+        cli.run_stage("demo", main)
+    assert "genlab demo" not in capsys.readouterr().err
+
+
+def test_ctrl_c_exits_130_even_after_lightning_turned_it_into_exit_1(stage):
+    import os
+    import signal
+
+    def plain():
+        os.kill(os.getpid(), signal.SIGINT)
+
+    def lightning():  # Lightning catches the KeyboardInterrupt and exits 1 after its shutdown
+        try:
+            os.kill(os.getpid(), signal.SIGINT)
+        except KeyboardInterrupt:
+            raise SystemExit(1) from None
+
+    for main in (plain, lightning):
+        assert stage(main) == (130, "genlab demo: interrupted; its MLflow runs are marked KILLED")
+
+
+def test_an_exit_that_was_not_ctrl_c_keeps_its_status(monkeypatch):
+    from genlab import cli
+
+    monkeypatch.setattr(sys, "argv", ["demo.py"])
+    with pytest.raises(SystemExit) as exit_:
+        cli.run_stage("demo", lambda: sys.exit(3))
+    assert exit_.value.code == 3

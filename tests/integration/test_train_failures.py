@@ -126,7 +126,7 @@ def test_study_results_are_written_when_the_server_is_lost(prepared, server):
 def test_unwritable_output_after_training_fails_the_run(prepared):
     from mlflow.tracking import MlflowClient
 
-    from tests.test_cli import _immutable, _mutable
+    from tests.unit.test_cli import _immutable, _mutable
 
     folder = prepared / "plots/train"
     folder.mkdir(parents=True, exist_ok=True)

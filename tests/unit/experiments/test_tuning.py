@@ -1,8 +1,8 @@
-"""The tuning library: search space, study naming, budget bookkeeping (exact under races: trials
-give way in number order), stale trials and their retry, the study's one MLflow parent run
-(creator records it, joiners wait for it, old studies adopt one), summary math (hand-computed),
-and small real studies: pruning wired through Lightning, diverging trials recorded, and two
-worker processes filling an exact trial budget."""
+"""The tuning library (genlab.experiments.tuning, .study_runs, .tuning_plots): search space,
+study naming, budget bookkeeping (exact under races: trials give way in number order), stale
+trials and their retry, the study's one MLflow parent run (creator records it, joiners wait for
+it, old studies adopt one), summary math (hand-computed). Real studies:
+tests/integration/test_tuning.py."""
 
 from __future__ import annotations
 
@@ -25,7 +25,7 @@ from genlab.config import ConfigError, parse_params, with_overrides
 from genlab.data import make_splits
 from genlab.experiments import study_runs, tuning
 from genlab.experiments import tuning_plots as tp
-from tests.conftest import tiny_raw
+from tests.conftest import fresh_store, tiny_raw
 
 
 def params_with(**tune):
@@ -40,10 +40,10 @@ def params_with(**tune):
 
 
 @pytest.fixture
-def stores(tmp_path, monkeypatch):
+def stores(tmp_path, monkeypatch, empty_store):
     """A throw-away MLflow store and Optuna journal; the project's stores are never touched."""
     monkeypatch.chdir(tmp_path)
-    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path / 'mlflow.db'}")
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", fresh_store(empty_store, tmp_path))
     monkeypatch.delenv("OPTUNA_STORAGE", raising=False)
     return tmp_path
 
@@ -499,15 +499,6 @@ def test_search_never_sees_the_test_split():
     assert seen.x_train is splits.x_train
 
 
-# --------------------------------------------------------------------------- real studies
-def _mlflow(stores):
-    from mlflow.tracking import MlflowClient
-
-    client = MlflowClient(f"sqlite:///{stores / 'mlflow.db'}")
-    exp = client.get_experiment_by_name("genlab/tune")
-    return client, client.search_runs([exp.experiment_id])
-
-
 def test_a_trial_run_is_named_by_what_it_tried():
     """`trial-3` said nothing in MLflow's runs table: the name leads with the trial number and
     the values it tried, each cut to 3 significant digits."""
@@ -549,99 +540,6 @@ def test_a_trial_run_ends_with_its_outcome(stores, state, status, tag):
     run = tracking.client(p).get_run(run_id)
     assert run.info.status == "KILLED" and run.data.tags["optuna.state"] == "interrupted"
     assert run.data.tags["genlab.end_reason"] == "worker gone"
-
-
-@pytest.mark.slow
-def test_pruner_stops_a_trial_through_the_lightning_callback(stores):
-    p = params_with()
-    splits = make_splits(tuning.base_params(p).data, p.seed)
-    parent = tracking.start_run(p, "tune", "parent", {})
-    objective = tuning.Objective(p, splits, parent, "hash")
-    # prunes as soon as a validation metric above 0 is reported (val/acc, the objective of
-    # tune.loss ce): after the first epoch
-    study = optuna.create_study(pruner=optuna.pruners.ThresholdPruner(upper=0.0))
-    study.optimize(objective, n_trials=1)
-    t = study.trials[0]
-    assert t.state == TrialState.PRUNED
-    assert list(t.intermediate_values) == [0] and t.user_attrs["epochs"] == 1
-    client, runs = _mlflow(stores)
-    child = client.get_run(t.user_attrs["mlflow_run_id"])
-    assert child.info.status == "FINISHED" and child.data.tags["optuna.state"] == "pruned"
-    assert child.data.tags["genlab.status"] == "pruned"
-    assert child.data.tags["mlflow.parentRunId"] == parent
-    assert [m.step for m in client.get_metric_history(child.info.run_id, "val/acc")] == [0]
-    assert t.intermediate_values[0] == pytest.approx(child.data.metrics["val/acc"])  # pruner
-    assert "test/loss" not in child.data.metrics  # the search never logs (or sees) test
-
-
-@pytest.mark.slow
-def test_diverging_trials_are_recorded_and_the_study_goes_on(stores):
-    raw = tiny_raw()
-    raw["train"]["optimizer"]["name"] = "minibatch"
-    space = {"lr": [5.0, 10.0], "strength": [9.0, 10.0], "batch_size": [16, 32]}
-    raw["tune"].update(n_trials=2, space=space)
-    p = parse_params(raw)  # weights grow x(lr * lambda - 1) >= 44 per step: the loss overflows
-    result = tuning.run_study(p, make_splits(tuning.base_params(p).data, p.seed))
-    trials = result.study.trials
-    assert len(trials) == 2 and result.new_trials == 2
-    for t in trials:
-        assert t.state == TrialState.FAIL and t.user_attrs["status"] == "diverged"
-        assert "became" in t.user_attrs["reason"]
-    with pytest.raises(ValueError, match="no trial completed"):
-        tuning.best_params_doc(p, result.study)
-    client, runs = _mlflow(stores)
-    children = [r for r in runs if r.data.tags.get("mlflow.parentRunId") == result.parent_run_id]
-    assert len(children) == 2
-    assert {r.info.status for r in children} == {"FAILED"}
-    assert {r.data.tags["optuna.state"] for r in children} == {"diverged"}
-
-
-@pytest.mark.slow
-def test_two_workers_fill_an_exact_budget(stores, monkeypatch):
-    n = 4  # trials per worker; each takes ~2 s so the spawned worker joins in time (~6-10 s)
-    # Worker 0 (this process) pauses before each trial so that the spawned worker, which takes
-    # ~6-10 s to import, joins before the budget is spent even on a loaded machine. The spawned
-    # worker imports tuning afresh: it runs unpatched.
-    one_trial = tuning.run_one_trial
-    monkeypatch.setattr(
-        tuning, "run_one_trial", lambda *a, **k: (time.sleep(1.5), one_trial(*a, **k))[1]
-    )
-    raw = tiny_raw()
-    raw["data"]["gaussians"]["n_train"] = 8000
-    raw["tune"].update(n_workers=2, n_trials=2 * n, pruner={"name": "none"})
-    raw["tune"]["space"]["batch_size"] = [16, 32]
-    p = parse_params(raw)
-    splits = make_splits(tuning.base_params(p).data, p.seed)
-    result = tuning.run_study(p, splits)
-    trials = result.study.trials
-    assert len(trials) == 2 * n
-    assert sorted(t.number for t in trials) == list(range(2 * n))
-    assert all(tuning.counts_toward_budget(t) for t in trials)
-    owners = {t.user_attrs["owner"] for t in trials}
-    assert len(owners) == 2, owners  # both processes ran trials
-    client, runs = _mlflow(stores)
-    children = [r for r in runs if r.data.tags.get("mlflow.parentRunId") == result.parent_run_id]
-    assert sorted(int(r.data.tags["optuna.trial"]) for r in children) == list(range(2 * n))
-    by_number = {t.number: t for t in trials}
-    for r in children:  # Lightning's logger in each worker wrote into its own trial's run
-        t = by_number[int(r.data.tags["optuna.trial"])]
-        assert r.info.run_id == t.user_attrs["mlflow_run_id"]
-        assert float(r.data.params["train.optimizer.lr"]) == pytest.approx(t.params["lr"])
-        assert len(client.get_metric_history(r.info.run_id, "val/loss")) == t.user_attrs["epochs"]
-    # a rerun with the budget already spent adds nothing
-    again = tuning.run_study(p, splits)
-    assert again.new_trials == 0 and len(again.study.trials) == 2 * n
-    assert again.parent_run_id == result.parent_run_id  # one parent run per study
-
-
-@pytest.mark.slow
-def test_an_rdb_url_holds_the_study_too(stores):
-    p = params_with(storage="sqlite:///studies.db", n_trials=2, max_epochs=2, pruner__name="none")
-    result = tuning.run_study(p, make_splits(tuning.base_params(p).data, p.seed))
-    assert result.storage == "sqlite:///studies.db" and (stores / "studies.db").is_file()
-    loaded = optuna.load_study(study_name=result.name, storage="sqlite:///studies.db")
-    assert [t.state for t in loaded.trials] == [TrialState.COMPLETE] * 2
-    assert loaded.user_attrs["mlflow_parent_run_id"] == result.parent_run_id
 
 
 def test_unreachable_shared_storage_is_one_line_without_the_password():
