@@ -19,8 +19,9 @@ from genlab.data.splits import SPLIT_NAMES, Splits
 class InMemoryBatches:
     """Batches of (x, y) sliced from tensors, reshuffled every epoch by a seeded generator.
 
-    A trailing batch of one sample is dropped when batches are larger than one, so batch norm
-    never sees a single sample (shuffling means a different sample sits out each epoch).
+    For training (`drop_single`), a trailing batch of one sample is dropped when batches are
+    larger than one, so batch norm never sees a single sample (shuffling means a different
+    sample sits out each epoch). Evaluation keeps every sample: eval mode uses running stats.
 
     Under DDP (`world` > 1) every rank draws the same permutation (same seed) and takes its
     `rank`-th part of each *global* batch: DDP's gradient average is then the gradient of the
@@ -37,13 +38,15 @@ class InMemoryBatches:
         seed: int = 0,
         rank: int = 0,
         world: int = 1,
+        drop_single: bool = True,
     ) -> None:
         self.x, self.y, self.batch_size, self.shuffle = x, y, batch_size, shuffle
         self.rank, self.world = rank, world
         self.generator = torch.Generator().manual_seed(seed)
         n, last = len(x), len(x) % batch_size
         if world == 1:
-            self._n = n - 1 if (batch_size > 1 and n > 1 and last == 1) else n
+            single = drop_single and batch_size > 1 and n > 1 and last == 1
+            self._n = n - 1 if single else n
         else:
             self._n = n - last if 0 < last < 2 * world and n > last else n
 
@@ -114,7 +117,7 @@ class SplitsDataModule(pl.LightningDataModule):
 
     def eval_loader(self, split: str) -> InMemoryBatches:
         x, y = shard(*self.tensors[split], *self.rank_and_world())
-        return InMemoryBatches(x, y, self.eval_batch_size, shuffle=False)
+        return InMemoryBatches(x, y, self.eval_batch_size, shuffle=False, drop_single=False)
 
     def val_dataloader(self) -> list[InMemoryBatches]:
         return [self.eval_loader(name) for name in SPLIT_NAMES]

@@ -108,7 +108,7 @@ def save_splits(splits: Splits, out_dir: Path, name: str) -> dict[str, Any]:
         x, y = splits.split(split)
         path = out_dir / f"{split}.npz"
         # Uncompressed savez stores members with zip's fixed default timestamp, so equal
-        # arrays give equal bytes and hashes (checked by tests/test_data.py).
+        # arrays give equal bytes and hashes (checked by tests/unit/data/test_splits.py).
         _atomic_write(path, lambda f, x=x, y=y: np.savez(f, x=x, y=y))
         file_hashes[split] = _sha256_file(path)
 

@@ -77,12 +77,6 @@ def test_eval_loaders_are_train_val_test_in_order_unshuffled(eval_batch_size):
         assert _epoch(loader) == _epoch(loader)  # never reshuffled
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="src/genlab/data/datamodule.py: eval_loader applies the training rule that drops a "
-    "trailing batch of one sample, so a split of k*eval_batch_size + 1 samples is evaluated "
-    "on one sample less (a 4097-sample test split on 4096)",
-)
 def test_eval_loaders_never_drop_a_sample():
     dm = SplitsDataModule(_splits(10, 7, 4), 3, eval_batch_size=3)
     assert [sum(len(bx) for bx, _ in loader) for loader in dm.val_dataloader()] == [10, 7, 4]
