@@ -82,7 +82,7 @@ repro: setup
 # 127.0.0.1 only; `make dashboard DASHBOARD_PORT=8081` picks another port.
 DASHBOARD_PORT ?= 8080
 dashboard: setup
-	$(BIN)/python -m genlab.experiments.dashboard --port $(DASHBOARD_PORT)
+	$(BIN)/python -m genlab.stages.tune.dashboard --port $(DASHBOARD_PORT)
 
 # Headless Chromium (Debian's package) for the report's browser test.
 browser:

@@ -4,7 +4,7 @@ Run: `.venv/bin/python benchmarks/team_study_scaling.py [--trials 32] [--repeats
 
 Starts its own team stack (PostgreSQL, S3 store, MLflow server; `genlab.team.stack.up`) in a
 temporary directory on free ports, stopped again at the end. Each "clone" is a separate process
-running the `tune` stage's study (`genlab.experiments.tuning.run_study`, n_workers 1) on the
+running the `tune` stage's study (`genlab.stages.tune.study.run_study`, n_workers 1) on the
 default params.yaml study, pruner off and batch sizes 64-128 so every trial does about the same
 work, against the stack's OPTUNA_STORAGE and MLflow server. One clone, then two started
 together, fill a fresh study of `--trials` trials each time (rounds alternate the order).
@@ -38,7 +38,7 @@ def worker(study: str, trials: int) -> None:
     """One clone: the tune stage's study, until it holds `trials` trials."""
     from genlab.config import load_params, with_overrides
     from genlab.data import make_splits
-    from genlab.experiments import tuning
+    from genlab.stages.tune import study as tuning
     from genlab.tracking import client, end_run
 
     params = with_overrides(load_params(), {"tune.n_trials": trials, "tune.study_name": study})
@@ -52,7 +52,7 @@ def run_clones(n: int, trials: int, env: dict[str, str]) -> tuple[float, float, 
     """Start `n` clones on a fresh study; returns (trials/min, wall s, counted trials)."""
     import optuna
 
-    from genlab.experiments import tuning
+    from genlab.stages.tune import study as tuning
 
     study = f"bench-{n}-{uuid.uuid4().hex[:6]}"
     cmd = [sys.executable, __file__, "--worker", study, "--trials", str(trials)]

@@ -26,8 +26,8 @@ ROOT = Path(__file__).resolve().parents[1]
 
 def one_study(params, splits, pruner: str, workdir: Path) -> dict:
     from genlab.config import with_overrides
-    from genlab.experiments import tuning
-    from genlab.experiments.tuning_plots import trial_rows
+    from genlab.stages.tune import study as tuning
+    from genlab.stages.tune.figures import trial_rows
     from genlab.tracking import client, end_run
 
     variant = with_overrides(
@@ -67,7 +67,7 @@ def main() -> None:
         os.environ.pop("OPTUNA_STORAGE", None)
         from genlab.config import load_params, with_overrides
         from genlab.data import make_splits
-        from genlab.experiments import tuning
+        from genlab.stages.tune import study as tuning
 
         params = load_params()
         overrides = {k: yaml.safe_load(v) for k, v in (kv.split("=", 1) for kv in args.set)}

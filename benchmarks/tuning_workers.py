@@ -37,7 +37,7 @@ def main() -> None:
         os.environ.pop("OPTUNA_STORAGE", None)
         from genlab.config import load_params, with_overrides
         from genlab.data import make_splits
-        from genlab.experiments import tuning
+        from genlab.stages.tune import study as tuning
         from genlab.tracking import client, end_run, ensure_experiment
 
         params = load_params()

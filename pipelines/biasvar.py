@@ -12,7 +12,8 @@ from pathlib import Path
 
 from genlab.cli import run_stage
 from genlab.config import load_params
-from genlab.experiments.biasvar import (
+from genlab.outputs import write_csv, write_json
+from genlab.stages.biasvar import (
     plot_classification,
     plot_regression,
     plot_shortcut,
@@ -20,7 +21,6 @@ from genlab.experiments.biasvar import (
     summary,
     track,
 )
-from genlab.outputs import write_csv, write_json
 from genlab.tracking import check_tracking, resolve_tracking_uri
 
 RESULTS, PLOTS = "results/biasvar.json", Path("plots/biasvar")

@@ -17,9 +17,9 @@ from pathlib import Path
 
 from genlab.cli import run_stage
 from genlab.config import load_params
-from genlab.experiments.double_descent import run_double_descent, summary, track
-from genlab.experiments.double_descent_plots import plot_epochs, plot_width
 from genlab.outputs import write_csv, write_json
+from genlab.stages.double_descent.figures import plot_epochs, plot_width
+from genlab.stages.double_descent.study import run_double_descent, summary, track
 from genlab.tracking import check_tracking, resolve_tracking_uri
 
 RESULTS, PLOTS = "results/double_descent.json", Path("plots/double_descent")

@@ -6,8 +6,8 @@ plots/losses/{table.csv,loss_curves.png}.
 
 from genlab.cli import run_stage
 from genlab.config import load_params
-from genlab.experiments.loss_examples import loss_curves_figure, run
 from genlab.outputs import write_csv, write_json
+from genlab.stages.losses import loss_curves_figure, run
 
 
 def main() -> None:

@@ -20,7 +20,9 @@ RESULTS, PLOTS = "results/lr_range.json", "plots/lr_range"
 def main() -> None:
     params = load_params()
     check_tracking(resolve_tracking_uri(params.tracking))
-    from genlab.experiments import lr_range  # after validation: a bad param fails in a second
+    from genlab.stages.lr_range import (
+        study as lr_range,  # after validation: a bad param fails in a second
+    )
 
     splits = lr_range.study_data(params)
     with lr_range.open_runs(params, splits) as runs:

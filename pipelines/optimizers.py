@@ -21,7 +21,7 @@ RESULTS, PLOTS = "results/optimizers.json", "plots/optimizers"
 def main() -> None:
     params = load_params()
     check_tracking(resolve_tracking_uri(params.tracking))
-    from genlab.experiments import optimizers  # after validation: a bad param fails in a second
+    from genlab.stages import optimizers  # after validation: a bad param fails in a second
 
     splits = optimizers.study_data(params)
     with optimizers.open_runs(params, splits) as runs:

@@ -12,7 +12,8 @@ from pathlib import Path
 
 from genlab.cli import run_stage
 from genlab.config import load_params
-from genlab.experiments.polyfit import (
+from genlab.outputs import write_csv, write_json
+from genlab.stages.polyfit import (
     METHODS,
     models_to_judge,
     plot_curves,
@@ -21,7 +22,6 @@ from genlab.experiments.polyfit import (
     summary,
     track,
 )
-from genlab.outputs import write_csv, write_json
 from genlab.tracking import check_tracking, resolve_tracking_uri
 
 RESULTS, PLOTS = "results/polyfit.json", Path("plots/polyfit")

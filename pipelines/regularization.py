@@ -15,7 +15,9 @@ import torch
 from genlab.cli import run_stage
 from genlab.config import load_params
 from genlab.data import load_splits
-from genlab.experiments.regularization import (
+from genlab.outputs import write_csv, write_json
+from genlab.stages.regularization.figures import regularization_curves, regularization_summary
+from genlab.stages.regularization.study import (
     curve_rows,
     epochs_claim,
     open_runs,
@@ -24,8 +26,6 @@ from genlab.experiments.regularization import (
     seed_rows,
     summary_rows,
 )
-from genlab.outputs import write_csv, write_json
-from genlab.plotting_regularization import regularization_curves, regularization_summary
 from genlab.tracking import check_tracking, resolve_tracking_uri
 
 NAN = float("nan")

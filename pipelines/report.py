@@ -7,8 +7,8 @@ Writes: report/index.html and report/img/.
 
 from genlab.cli import run_stage
 from genlab.paths import project_root
-from genlab.report import render
-from genlab.report_sections import SECTIONS
+from genlab.stages.report.page import render
+from genlab.stages.report.sections import SECTIONS
 
 
 def main() -> None:

@@ -19,11 +19,11 @@ from genlab.config import load_params
 from genlab.data import make_splits
 from genlab.distributed import is_primary
 from genlab.evaluation import evaluate_splits
-from genlab.experiments.tuning import retrain_params
 from genlab.headline import tuned_model, write_results
 from genlab.judged import judged, known_baseline, to_judge
 from genlab.outputs import reproducible_history, write_csv
 from genlab.plotting import learning_curves
+from genlab.stages.tune.study import retrain_params
 from genlab.tracking import (
     check_tracking,
     describe_run,

@@ -16,9 +16,9 @@ import csv
 from genlab.cli import run_stage
 from genlab.config import load_params
 from genlab.data import load_splits
-from genlab.experiments import train_seeds as study
 from genlab.outputs import read_json, write_csv, write_json
 from genlab.progress import Progress
+from genlab.stages import train_seeds as study
 
 DATA = "data/prepared"
 RESULTS, TABLE = "results/train_seeds.json", "plots/train_seeds/seeds.csv"

@@ -23,9 +23,9 @@ from genlab import headline
 from genlab.cli import run_stage
 from genlab.config import Params, load_params
 from genlab.data import make_splits
-from genlab.experiments import tuning
-from genlab.experiments import tuning_plots as tp
 from genlab.outputs import write_atomic, write_csv
+from genlab.stages.tune import figures as tp
+from genlab.stages.tune import study as tuning
 from genlab.tracking import check_tracking, client, end_run, error_ending, resolve_tracking_uri
 
 BEST, METRICS, PLOTS = "best_params.yaml", "metrics/tune.json", Path("plots/tune")

@@ -44,7 +44,7 @@ def test_optuna_dashboard_is_a_locked_dev_dependency():
     assert "\noptuna-dashboard==" in lock and "# via optuna-dashboard" in lock
     assert "pip install optuna-dashboard" not in (ROOT / "README.md").read_text()
     dry = subprocess.run(["make", "-n", "dashboard"], cwd=ROOT, capture_output=True, text=True)
-    assert "genlab.experiments.dashboard" in dry.stdout, dry.stdout + dry.stderr
+    assert "genlab.stages.tune.dashboard" in dry.stdout, dry.stdout + dry.stderr
 
 
 def test_dashboard_serves_the_study_on_loopback_only(tmp_path):
@@ -64,7 +64,7 @@ def test_dashboard_serves_the_study_on_loopback_only(tmp_path):
     env = {**os.environ, "GENLAB_ROOT": str(tmp_path)}
     env.pop("OPTUNA_STORAGE", None)
     proc = subprocess.Popen(
-        [sys.executable, "-m", "genlab.experiments.dashboard", "--port", str(port)],
+        [sys.executable, "-m", "genlab.stages.tune.dashboard", "--port", str(port)],
         env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )
     try:
@@ -90,7 +90,7 @@ def test_dashboard_without_a_study_says_what_to_run(tmp_path):
     env = {**os.environ, "GENLAB_ROOT": str(tmp_path)}
     env.pop("OPTUNA_STORAGE", None)
     proc = subprocess.run(
-        [sys.executable, "-m", "genlab.experiments.dashboard"],
+        [sys.executable, "-m", "genlab.stages.tune.dashboard"],
         env=env, capture_output=True, text=True, timeout=120,
     )
     assert proc.returncode == 2

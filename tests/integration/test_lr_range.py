@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from genlab.experiments import batch_size_finder as bsf
+from genlab.stages.lr_range import batch_size_finder as bsf
 from tests.conftest import tiny_raw
 
 # ---------------------------------------------------------------------- integration

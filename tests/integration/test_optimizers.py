@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from genlab.experiments import optimizers as study
+from genlab.stages import optimizers as study
 from genlab.tracking import NOT_FINITE_TAG
 from tests.conftest import tiny_raw
 from tests.repo_copy import sh, write_params

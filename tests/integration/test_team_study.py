@@ -24,7 +24,7 @@ import pytest
 import yaml
 from optuna.trial import TrialState
 
-from genlab.experiments import tuning
+from genlab.stages.tune import study as tuning
 from tests.conftest import tiny_raw
 from tests.repo_copy import BIN, make_repo_copy
 

@@ -19,7 +19,7 @@ import optuna
 import pytest
 import yaml
 
-from genlab.experiments import tuning
+from genlab.stages.tune import study as tuning
 from tests.conftest import copy_of, tiny_raw
 from tests.repo_copy import BIN, sh, write_params
 

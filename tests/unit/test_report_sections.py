@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from genlab.report_sections import batch_scaling, lr_range_text, polyfit_text
+from genlab.stages.report.sections import batch_scaling, lr_range_text, polyfit_text
 
 
 def test_lr_range_reports_the_batch_size_the_finder_wrote():
@@ -48,7 +48,7 @@ def _model(name: str, train_acc: float, test_acc: float, label: str) -> dict:
 
 def test_the_mlp_cnn_sentence_follows_the_numbers():
     from genlab.evaluation import MNIST1D_PAPER
-    from genlab.report_sections import flagship_text, models_compared
+    from genlab.stages.report.sections import flagship_text, models_compared
 
     mlp, cnn = _model("mlp", 1.0, 0.67, "overfit"), _model("cnn1d", 1.0, 0.96, "good_fit")
     text = models_compared({**mlp, "n_train": 3900}, cnn, MNIST1D_PAPER)
@@ -120,7 +120,7 @@ def test_the_side_by_side_figure_leaves_out_a_model_without_history(tmp_path, mo
     ],
 )
 def test_a_claim_is_stated_with_how_many_seeds_agree(claim, words):
-    from genlab.report_sections import seeds_verdict
+    from genlab.stages.report.sections import seeds_verdict
 
     assert seeds_verdict(claim) == words
 
@@ -136,13 +136,13 @@ def test_a_claim_is_stated_with_how_many_seeds_agree(claim, words):
     ],
 )
 def test_fit_label_reads_the_numbers_against_the_noise_floor(train, test, label):
-    from genlab.report_sections import fit_label
+    from genlab.stages.report.sections import fit_label
 
     assert fit_label(train, test, 0.04) == label
 
 
 def test_importances_are_ranked_only_when_reliable():
-    from genlab.report_sections import importance_text
+    from genlab.stages.report.sections import importance_text
 
     few = {"importance": {"lr": 0.9}, "importance_trials": 3, "importance_reliable": False,
            "importance_min_trials": 10}
@@ -157,7 +157,7 @@ def test_importances_are_ranked_only_when_reliable():
 
 
 def test_the_main_model_sentence_follows_its_numbers_or_says_it_diverged():
-    from genlab.report_sections import main_model_text
+    from genlab.stages.report.sections import main_model_text
 
     m = {"status": "ok", "best_epoch": 7, "epochs_run": 12, "selected_by": "val/acc",
          "train/loss": 0.1, "val/loss": 0.4, "test/loss": 0.45, "gap/loss": 0.35,

@@ -8,8 +8,8 @@ import math
 import numpy as np
 import pytest
 
-from genlab.experiments.tuning_plots import loglog_slope
 from genlab.slopes import loglog_fit
+from genlab.stages.tune.figures import loglog_slope
 
 
 def test_fit_recovers_an_exact_power_law():

@@ -23,7 +23,7 @@ from genlab.config.lr_range import LrRangeConfig
 from genlab.config.model import ModelConfig
 from genlab.config.optimizers import OptimizersConfig
 from genlab.config.polyfit import PolyfitConfig
-from genlab.config.regularization_study import RegularizationStudyConfig
+from genlab.config.regularization import RegularizationStudyConfig
 from genlab.config.tracking import TrackingConfig
 from genlab.config.train import TrainConfig
 from genlab.config.train_seeds import TrainSeedsConfig

@@ -1,4 +1,4 @@
-"""The polyfit study (genlab.experiments.polyfit): exact least squares and GD through Lightning.
+"""The polyfit study (genlab.stages.polyfit): exact least squares and GD through Lightning.
 
 The data (prepared train/val points, a larger fresh test sample), least squares as the true
 minimiser, the effective number of parameters GD has fitted, the validated variants, and config
@@ -12,7 +12,7 @@ import pytest
 
 from genlab.config import ConfigError, parse_params, with_overrides
 from genlab.data import make_splits
-from genlab.experiments import polyfit as pf
+from genlab.stages import polyfit as pf
 
 
 @pytest.fixture

@@ -1,8 +1,8 @@
-"""The tuning library (genlab.experiments.tuning, .study_runs, .tuning_plots): search space,
+"""The tuning library (genlab.stages.tune.study, .study_runs, .tuning_plots): search space,
 study naming, budget bookkeeping (exact under races: trials give way in number order), stale
 trials and their retry, the study's one MLflow parent run (creator records it, joiners wait for
 it, old studies adopt one), summary math (hand-computed). Real studies:
-tests/integration/test_tuning.py."""
+tests/integration/test_tune_study.py."""
 
 from __future__ import annotations
 
@@ -23,8 +23,9 @@ from optuna.trial import TrialState
 from genlab import tracking
 from genlab.config import ConfigError, parse_params, with_overrides
 from genlab.data import make_splits
-from genlab.experiments import study_runs, tuning
-from genlab.experiments import tuning_plots as tp
+from genlab.stages.tune import figures as tp
+from genlab.stages.tune import storage as study_runs
+from genlab.stages.tune import study as tuning
 from tests.conftest import fresh_store, tiny_raw
 
 
@@ -470,7 +471,7 @@ def test_study_figures_are_optunas_with_ours_on_top(tmp_path, monkeypatch):
 
 
 def test_the_report_does_not_rank_importances_from_too_few_trials():
-    from genlab.report_sections import tune_text
+    from genlab.stages.report.sections import tune_text
 
     m = {"importance": {"l2": 0.41, "batch_size": 0.30, "lr": 0.29}, "trials": {"complete": 5}}
     noisy = {**m, "importance_reliable": False, "importance_trials": 5, "importance_min_trials": 30}
@@ -543,7 +544,7 @@ def test_a_trial_run_ends_with_its_outcome(stores, state, status, tag):
 
 
 def test_unreachable_shared_storage_is_one_line_without_the_password():
-    from genlab.experiments.study_runs import open_storage
+    from genlab.stages.tune.storage import open_storage
 
     with pytest.raises(ValueError) as err:
         open_storage("postgresql+psycopg://genlab:s3cret@127.0.0.1:1/optuna")

@@ -14,9 +14,9 @@ import optuna.visualization.matplotlib as ovm
 from optuna.trial import TrialState
 
 from genlab.config.tune import TuneConfig
-from genlab.experiments.tuning import EPOCHS, REASON, hp_from_params, status
 from genlab.plotting import plt, save_figure
 from genlab.slopes import loglog_fit
+from genlab.stages.tune.study import EPOCHS, REASON, hp_from_params, status
 
 
 def trial_rows(study: optuna.Study, tune: TuneConfig) -> list[dict[str, object]]:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from genlab.report import Section
+from genlab.stages.report.page import Section
 
 
 def _g(m: dict, key: str, fmt: str = ".3f") -> str:

@@ -1,4 +1,4 @@
-"""Study `lr_range` (genlab.experiments.lr_range): slopes and answers by hand, Lightning's LR
+"""Study `lr_range` (genlab.stages.lr_range.study): slopes and answers by hand, Lightning's LR
 finder on genlab's manual-optimization module, the GPU batch-size finder's CPU behaviour. The
 real stage: tests/integration/test_lr_range.py."""
 
@@ -11,9 +11,9 @@ import torch
 
 from genlab.config import ConfigError, parse_params
 from genlab.config.lr_range import MaxBatchSizeConfig
-from genlab.experiments import batch_size_finder as bsf
-from genlab.experiments import lr_range as study
-from genlab.experiments.gd_base import study_splits
+from genlab.gd_study import study_splits
+from genlab.stages.lr_range import batch_size_finder as bsf
+from genlab.stages.lr_range import study
 from tests.conftest import tiny_raw
 
 

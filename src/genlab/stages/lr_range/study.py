@@ -28,7 +28,7 @@ from lightning.pytorch.tuner import Tuner
 from genlab.config import Params, with_overrides
 from genlab.data import Splits
 from genlab.data.datamodule import SplitsDataModule
-from genlab.experiments.gd_base import (
+from genlab.gd_study import (
     final_row,
     fits_to_judge,
     open_study,
@@ -236,7 +236,7 @@ def open_runs(params: Params, splits: Splits) -> AbstractContextManager[Study]:
 def run_study(params: Params, splits: Splits, runs: Study | None = None) -> StudyResult:
     """Range tests over batch sizes x seeds, the scaling fit, then the fixed-vs-suggested runs
     on `splits` (`study_data`); with `runs` (`open_runs`), one MLflow child per training."""
-    from genlab.experiments.batch_size_finder import max_batch_size
+    from genlab.stages.lr_range.batch_size_finder import max_batch_size
 
     cfg = params.lr_range
     use_threads(cfg.torch_threads)

@@ -1,4 +1,4 @@
-"""The regularization study (genlab.experiments.regularization): variant construction, the
+"""The regularization study (genlab.stages.regularization.study): variant construction, the
 claims' verdicts, divergence handling. The real stage: tests/integration/test_regularization.py."""
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ import pytest
 from genlab.config import ConfigError, parse_params
 from genlab.data import make_splits
 from genlab.data.splits import Splits
-from genlab.experiments.regularization import (
+from genlab.stages.regularization.study import (
     VariantPlan,
     VariantResult,
     claim_verdict,
@@ -188,7 +188,7 @@ def test_over_seeds_the_table_gives_mean_and_std_and_a_claim_holds_only_if_every
 
 
 def test_dropout_needs_more_epochs_only_when_every_seed_says_so():
-    from genlab.experiments.regularization import epochs_claim
+    from genlab.stages.regularization.study import epochs_claim
 
     def rows(none, dropout):
         return [
@@ -227,7 +227,7 @@ def test_a_diverging_variant_is_recorded_and_the_study_goes_on(raw_params, capsy
 
 
 def test_epochs_to_a_train_loss_and_the_dropout_claim():
-    from genlab.experiments.regularization import epochs_claim, epochs_to_train_loss
+    from genlab.stages.regularization.study import epochs_claim, epochs_to_train_loss
 
     history = [{"epoch": e, "train/loss": loss} for e, loss in enumerate([2.0, 0.9, 0.4, 0.1])]
     assert epochs_to_train_loss(history, 0.5) == 3
@@ -239,7 +239,7 @@ def test_epochs_to_a_train_loss_and_the_dropout_claim():
     ]
     claim = epochs_claim(rows, 0.5)
     assert claim["dropout_needs_more"] is True and claim["dropconnect_needs_more"] is None
-    from genlab.report_sections import regularization_text
+    from genlab.stages.report.sections import regularization_text
 
     text = regularization_text({"variants": {}, "epochs_to_train_loss": claim})
     assert "dropout 7.0 (more epochs, 1/1 seeds)" in text and "none 3.0" in text

@@ -8,8 +8,8 @@ import pytest
 
 from genlab.config import parse_params
 from genlab.data import make_splits
-from genlab.experiments import train_seeds as study
-from genlab.experiments.train_seeds import SeedRow
+from genlab.stages import train_seeds as study
+from genlab.stages.train_seeds import SeedRow
 
 
 def test_the_cnn_joins_the_main_model_on_mnist1d_only(raw_params):

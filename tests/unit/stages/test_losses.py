@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from genlab.experiments.loss_examples import information_identities, probability_table
+from genlab.stages.losses import information_identities, probability_table
 
 
 def test_cross_entropy_examples_from_the_lecture():

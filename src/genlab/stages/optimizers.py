@@ -26,7 +26,7 @@ import torch
 from genlab.config import Params, with_overrides
 from genlab.data import Splits
 from genlab.data.datamodule import InMemoryBatches, to_tensors
-from genlab.experiments.gd_base import (
+from genlab.gd_study import (
     final_row,
     fits_to_judge,
     open_study,

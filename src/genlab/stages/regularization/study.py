@@ -21,7 +21,7 @@ from dataclasses import dataclass, replace
 from genlab import tracking
 from genlab.augmentation import Augmentation, augmentation_for
 from genlab.config import ConfigError, Params, with_overrides
-from genlab.config.regularization_study import RegularizationStudyConfig
+from genlab.config.regularization import RegularizationStudyConfig
 from genlab.data.splits import Splits
 from genlab.judged import judged, known_baseline, to_judge
 from genlab.progress import Progress

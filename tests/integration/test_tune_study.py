@@ -12,9 +12,9 @@ from optuna.trial import TrialState
 from genlab import tracking
 from genlab.config import parse_params
 from genlab.data import make_splits
-from genlab.experiments import tuning
+from genlab.stages.tune import study as tuning
 from tests.conftest import tiny_raw
-from tests.unit.experiments import test_tuning as unit
+from tests.unit.stages import test_tune as unit
 
 params_with = unit.params_with
 stores = unit.stores  # the fixture: a throw-away MLflow store and Optuna journal

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import numpy as np
 
-from genlab.experiments.double_descent import DoubleDescentResult, Measure, Reading
 from genlab.plotting import plt, save_figure
+from genlab.stages.double_descent.study import DoubleDescentResult, Measure, Reading
 
 COLORS = {"train": "C0", "test": "C3"}
 

@@ -1,4 +1,4 @@
-"""The double-descent study's pieces (genlab.experiments.double_descent).
+"""The double-descent study's pieces (genlab.stages.double_descent.study).
 
 Label noise flips exactly the fraction and never to the same class; the stacked mini-batch
 training equals K separate MLPs trained with their own Adam on the same batches; threshold, peak
@@ -15,9 +15,9 @@ import torch.nn.functional as F
 from torch import nn
 
 from genlab.config import ConfigError, parse_params, with_overrides
-from genlab.experiments import double_descent as dd
-from genlab.experiments.ensembles import StackedModels, seeded_models
+from genlab.ensembles import StackedModels, seeded_models
 from genlab.models import MLP
+from genlab.stages.double_descent import study as dd
 
 # ------------------------------------------------------------------------ label noise
 

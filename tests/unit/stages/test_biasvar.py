@@ -1,4 +1,4 @@
-"""The biasvar study's pieces (genlab.experiments.biasvar, .ensembles): vectorized training
+"""The biasvar study's pieces (genlab.stages.biasvar, .ensembles): vectorized training
 equals separate training, and the study agrees with the library.
 
 Batched least squares and the stacked forward against one-model-at-a-time results, K models
@@ -18,8 +18,7 @@ from genlab.config import ConfigError, parse_params, with_overrides
 from genlab.data.gaussians import balanced_counts, sample_gaussians
 from genlab.data.poly import sample_poly
 from genlab.data.splits import Splits
-from genlab.experiments import biasvar as bv
-from genlab.experiments.ensembles import (
+from genlab.ensembles import (
     LegendreLeastSquares,
     StackedModels,
     batched_lstsq,
@@ -27,6 +26,7 @@ from genlab.experiments.ensembles import (
     train_stacked,
 )
 from genlab.models import MLP, PolynomialRegressor
+from genlab.stages import biasvar as bv
 from genlab.training import fit
 
 # ------------------------------------------------------------------ vectorized training

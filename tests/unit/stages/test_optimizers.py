@@ -1,4 +1,4 @@
-"""Study `optimizers` (genlab.experiments.optimizers): the curve and noise arithmetic by hand,
+"""Study `optimizers` (genlab.stages.optimizers): the curve and noise arithmetic by hand,
 the variants, the claims decided seed by seed, config errors. The real stage:
 tests/integration/test_optimizers.py."""
 
@@ -9,8 +9,8 @@ import math
 import pytest
 
 from genlab.config import ConfigError, parse_params
-from genlab.experiments import optimizers as study
-from genlab.experiments.gd_base import study_splits
+from genlab.gd_study import study_splits
+from genlab.stages import optimizers as study
 from tests.conftest import tiny_raw
 
 
@@ -215,7 +215,7 @@ def test_seeds_start_at_params_seed_and_keep_the_data(tiny_params):
 
 
 def test_report_states_each_claim_with_its_seed_count():
-    from genlab.report_sections import optimizers_text, seeds_verdict
+    from genlab.stages.report.sections import optimizers_text, seeds_verdict
 
     assert seeds_verdict({"holds": True, "seeds_holding": 3, "seeds": 3}) == "holds in 3/3 seeds"
     assert seeds_verdict({"holds": False, "seeds_holding": 0, "seeds": 3}) == "fails in 3/3 seeds"

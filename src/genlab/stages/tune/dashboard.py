@@ -14,8 +14,8 @@ from pathlib import Path
 
 from genlab.config import load_params
 from genlab.config.base import ConfigError
-from genlab.experiments.study_runs import is_shared, open_storage, redacted, storage_spec
 from genlab.paths import project_root
+from genlab.stages.tune.storage import is_shared, open_storage, redacted, storage_spec
 
 HOST = "127.0.0.1"
 DEFAULT_PORT = 8080

@@ -47,7 +47,10 @@ from genlab.config.base import ConfigError
 from genlab.config.train import SelectedMetric
 from genlab.config.tune import TuneConfig
 from genlab.data.splits import Splits
-from genlab.experiments.study_runs import (
+from genlab.owners import owner_gone, owner_id, pid_alive  # noqa: F401 - re-exported
+from genlab.progress import Progress
+from genlab.quiet import quiet_libraries
+from genlab.stages.tune.storage import (
     EPOCHS,
     OWNER,
     REASON,
@@ -64,9 +67,6 @@ from genlab.experiments.study_runs import (
     storage_spec,
     study_parent_run,
 )
-from genlab.owners import owner_gone, owner_id, pid_alive  # noqa: F401 - re-exported
-from genlab.progress import Progress
-from genlab.quiet import quiet_libraries
 
 quiet_libraries()
 optuna.logging.set_verbosity(optuna.logging.WARNING)

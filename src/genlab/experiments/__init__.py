@@ -1,1 +1,0 @@
-"""Studies: one module per experiment stage, testable without DVC."""

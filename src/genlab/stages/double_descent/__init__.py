@@ -1,0 +1,1 @@
+"""Stage `double_descent`: the study (`study`) and its figures (`figures`)."""

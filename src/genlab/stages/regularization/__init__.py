@@ -1,0 +1,1 @@
+"""Stage `regularization`: the study (`study`) and its figures (`figures`)."""

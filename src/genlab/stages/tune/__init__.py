@@ -1,0 +1,1 @@
+"""Stage `tune`: the Optuna study over learning rate, batch size and λ."""
