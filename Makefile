@@ -34,7 +34,7 @@ endef
 export PIP_INDEX_PY
 PIP_INDEX = $(BIN)/python -c "$$PIP_INDEX_PY"
 
-.PHONY: setup lock browser repro dashboard test test-fast lint bench clean-venv team-deps team-up team-down team-status
+.PHONY: setup lock browser repro dashboard test test-fast lint deps bench clean-venv team-deps team-up team-down team-status
 
 setup: $(VENV)/.installed
 
@@ -99,6 +99,11 @@ test: setup browser team-deps
 # Unit tests only (tests/unit: no `dvc repro`, no stage processes, no servers): under a minute.
 test-fast: setup
 	$(BIN)/python -m pytest tests/unit -q
+
+# Rewrites each stage's code deps in dvc.yaml from its script's imports (genlab/stage_deps.py):
+# run it after adding, moving or removing an import; `make test` fails until it is run.
+deps: setup
+	$(BIN)/python -m genlab.stage_deps
 
 lint: setup
 	$(BIN)/ruff check src pipelines tests benchmarks

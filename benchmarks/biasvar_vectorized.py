@@ -7,7 +7,7 @@ batch, the stage's optimizer and learning rate, the same number of epochs. Three
 - `fit`: K separate `genlab.training.fit` runs (Lightning Trainer; it also measures the
   train/val/test splits after every epoch, which is part of what a Trainer run costs);
 - `loop`: K separate plain PyTorch loops (no Lightning, no per-epoch evaluation);
-- `stacked`: `genlab.ensembles.train_stacked`, all K at once.
+- `stacked`: `genlab.stacked.train_stacked`, all K at once.
 
 All three start from the same initialisation (seed + k) and compute the same updates: their
 predictions agree to float32 rounding (printed; over hundreds of Adam steps the rounding grows,
@@ -27,9 +27,9 @@ import torch
 from genlab.config import load_params, with_overrides
 from genlab.config.train import OptimizerConfig
 from genlab.data.splits import Splits
-from genlab.ensembles import StackedModels, seeded_models, train_stacked
 from genlab.losses import loss_fn
 from genlab.module import build_optimizer
+from genlab.stacked import StackedModels, seeded_models, train_stacked
 from genlab.stages.biasvar import regression_problem
 from genlab.training import fit
 

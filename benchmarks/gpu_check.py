@@ -28,9 +28,9 @@ import torch
 from genlab.config import load_params, with_overrides
 from genlab.config.train import OptimizerConfig
 from genlab.data import make_splits
-from genlab.ensembles import StackedModels, seeded_models, train_stacked
 from genlab.evaluation import evaluate_splits
 from genlab.models import MLP
+from genlab.stacked import StackedModels, seeded_models, train_stacked
 from genlab.stages.lr_range.batch_size_finder import find_max_batch_size
 from genlab.training import accelerator as resolved_accelerator
 from genlab.training import fit, use_threads

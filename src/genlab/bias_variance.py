@@ -5,7 +5,7 @@ Two layers, usable outside the pipeline:
 - the math on a (K, G) array of predictions (K models, one per training set D, at G test
   points): `squared_error_decomposition` and `zero_one_decomposition`;
 - `bias_variance_decomp`, which trains any model with `fit`/`predict` (a scikit-learn
-  estimator, `genlab.ensembles.LegendreLeastSquares`, ...) on K training sets and
+  estimator, `genlab.least_squares.LegendreLeastSquares`, ...) on K training sets and
   decomposes its test loss. The training sets are drawn fresh from a known generator
   (`sampler`), or bootstrapped from one fixed training set with the protocol of mlxtend's
   `bias_variance_decomp` (`np.random.RandomState(random_seed)`, one `rng.choice(n, n)` per

@@ -1,86 +1,52 @@
-"""Every stage lists, in dvc.yaml, the code it runs: its script's import closure within genlab.
-
-A module a stage imports but does not list is a reproducibility bug: changing it would leave
-that stage's outputs stale while `dvc status` says all is well. Imports inside functions count
-(they run when the stage runs). A listed folder covers the modules under it; a package's
-`__init__.py` holding nothing but a docstring is left out.
-"""
+"""Every stage lists, in dvc.yaml, exactly the code it runs (genlab.stage_deps): its script and
+the script's import closure within genlab, no module missing and none it does not import."""
 
 from __future__ import annotations
 
-import ast
-from pathlib import Path
+import shutil
 
 import pytest
 import yaml
 
+from genlab import stage_deps
 from tests.repo_copy import ROOT
-
-SRC = ROOT / "src"
-
-
-def _module_file(name: str) -> Path | None:
-    base = SRC.joinpath(*name.split("."))
-    if base.with_suffix(".py").is_file():
-        return base.with_suffix(".py")
-    return base / "__init__.py" if (base / "__init__.py").is_file() else None
-
-
-def _imports(path: Path) -> set[str]:
-    names: set[str] = set()
-    for node in ast.walk(ast.parse(path.read_text())):
-        if isinstance(node, ast.Import):
-            names |= {a.name for a in node.names if a.name.startswith("genlab")}
-        elif isinstance(node, ast.ImportFrom) and (node.module or "").startswith("genlab"):
-            names.add(node.module)
-            names |= {f"{node.module}.{a.name}" for a in node.names}  # submodules too
-    return names
-
-
-def import_closure(script: Path) -> set[Path]:
-    """The genlab source files `script` imports, directly or not (packages' __init__ too)."""
-    seen: set[Path] = set()
-    todo = [script]
-    while todo:
-        path = todo.pop()
-        if path in seen:
-            continue
-        seen.add(path)
-        for name in _imports(path):
-            parts = name.split(".")
-            for i in range(1, len(parts) + 1):
-                found = _module_file(".".join(parts[:i]))
-                if found is not None and found not in seen:
-                    todo.append(found)
-    return {p for p in seen if p != script and not _docstring_only(p)}
-
-
-def _docstring_only(path: Path) -> bool:
-    body = ast.parse(path.read_text()).body
-    return path.name == "__init__.py" and all(
-        isinstance(n, ast.Expr) and isinstance(n.value, ast.Constant) for n in body
-    )
-
 
 STAGES = yaml.safe_load((ROOT / "dvc.yaml").read_text())["stages"]
 
 
+@pytest.fixture(scope="module")
+def differences():
+    return stage_deps.differences(ROOT)
+
+
 @pytest.mark.parametrize("stage", sorted(STAGES))
-def test_dvc_yaml_lists_every_module_a_stage_imports(stage):
-    spec = STAGES[stage]
-    script = ROOT / next(w for w in spec["cmd"].split() if w.endswith(".py"))  # args may follow
-    deps = [str(d).rstrip("/") for d in spec.get("deps", [])]
-    assert str(script.relative_to(ROOT)) in deps
-    missing = sorted(
-        rel
-        for rel in (str(p.relative_to(ROOT)) for p in import_closure(script))
-        if not any(rel == d or rel.startswith(d + "/") for d in deps)
+def test_dvc_yaml_lists_exactly_the_code_a_stage_imports(stage, differences):
+    missing, extra = differences.get(stage, ([], []))
+    assert not missing and not extra, (
+        f"dvc.yaml stage '{stage}': missing {missing}, not imported {extra}: "
+        "run `python -m genlab.stage_deps`"
     )
-    assert not missing, f"dvc.yaml stage '{stage}' misses deps: {missing}"
 
 
 def test_the_closure_follows_lazy_and_submodule_imports():
-    closure = {str(p.relative_to(ROOT)) for p in import_closure(ROOT / "pipelines/train.py")}
+    closure = {
+        str(p.relative_to(ROOT))
+        for p in stage_deps.import_closure(ROOT / "pipelines/train.py", ROOT / "src")
+    }
     assert "src/genlab/training.py" in closure
     assert "src/genlab/dropconnect.py" in closure  # via models.py
     assert "src/genlab/distributed.py" in closure
+
+
+def test_rewrite_restores_a_dropped_dep_and_keeps_everything_else(tmp_path):
+    for name in ("dvc.yaml", "src", "pipelines"):
+        copy = shutil.copytree if (ROOT / name).is_dir() else shutil.copy
+        copy(ROOT / name, tmp_path / name)
+    text = (tmp_path / "dvc.yaml").read_text()
+    assert "      - src/genlab/training.py\n" in text
+    broken = text.replace("      - src/genlab/training.py\n", "", 1)
+    (tmp_path / "dvc.yaml").write_text(broken)
+    assert "train" in stage_deps.differences(tmp_path)
+    assert stage_deps.rewrite(tmp_path) == ["train"]
+    assert (tmp_path / "dvc.yaml").read_text() == text  # comments, params, outs untouched
+    assert stage_deps.differences(tmp_path) == {}

@@ -11,8 +11,7 @@ from typing import Annotated, Literal
 
 from pydantic import Field, field_validator, model_validator
 
-from genlab.config.base import PosInt, Strict
-from genlab.config.polyfit import distinct
+from genlab.config.base import PosInt, Strict, distinct
 
 
 class DoubleDescentConfig(Strict):

@@ -6,8 +6,7 @@ from typing import Annotated, Literal
 
 from pydantic import Field, model_validator
 
-from genlab.config.base import PosInt, Strict
-from genlab.config.optimizers import LearningRate, StudyDataset, Threads
+from genlab.config.base import LearningRate, PosInt, Strict, StudyDataset, Threads
 
 
 class MaxBatchSizeConfig(Strict):

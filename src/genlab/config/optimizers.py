@@ -2,18 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated
 
 from pydantic import Field
 
-from genlab.config.base import PosInt, Strict
-from genlab.config.train import OptimizerName
+from genlab.config.base import LearningRate, OptimizerName, PosInt, Strict, StudyDataset, Threads
 
 # Classification data the GD studies can generate in-process (knobs from `data.<name>`).
-StudyDataset = Literal["digits", "mnist1d", "gaussians"]
-LearningRate = Annotated[float, Field(gt=0, le=10)]
-# torch intra-op threads for the study's process; 0 keeps torch's default (one per core).
-Threads = Annotated[int, Field(ge=0, le=256)]
 
 
 class OptimizersConfig(Strict):

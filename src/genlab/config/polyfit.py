@@ -10,19 +10,7 @@ from typing import Annotated
 
 from pydantic import Field, field_validator
 
-from genlab.config.base import PosInt, Strict
-from genlab.config.train import OptimizerName
-
-Degree = Annotated[int, Field(ge=0, le=60)]
-
-
-def distinct(values: list, what: str = "values") -> list:
-    """Sweep lists: at least one entry, none repeated."""
-    if not values:
-        raise ValueError(f"must list at least one of the {what}")
-    if len(set(values)) != len(values):
-        raise ValueError(f"repeats an entry; list each of the {what} once")
-    return values
+from genlab.config.base import Degree, OptimizerName, PosInt, Strict, distinct
 
 
 class PolyfitGd(Strict):

@@ -7,9 +7,7 @@ from typing import Annotated, Literal
 
 from pydantic import Field, ValidationInfo, field_validator, model_validator
 
-from genlab.config.base import NonNegFloat, PosInt, Strict
-
-OptimizerName = Literal["gd", "sgd", "minibatch", "momentum", "adam", "adamw"]
+from genlab.config.base import NonNegFloat, OptimizerName, PosInt, Strict
 
 
 class OptimizerConfig(Strict):

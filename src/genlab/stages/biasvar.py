@@ -1,7 +1,7 @@
 """The bias-variance decomposition, measured over model complexity.
 
 For each complexity level, K training sets D are drawn fresh from the true distribution, one
-model is trained per D (all K together: `genlab.ensembles`), and the models are
+model is trained per D (all K together: `genlab.stacked`), and the models are
 decomposed on fixed test points with `genlab.bias_variance`:
 
 - regression (`data.poly`'s f, noise and x range; an evenly spaced grid of x): polynomial
@@ -45,16 +45,11 @@ from genlab.data.gaussians import (
     true_posteriors,
 )
 from genlab.data.poly import sample_poly, true_function
-from genlab.ensembles import (
-    StackedModels,
-    batched_lstsq,
-    legendre_design,
-    seeded_models,
-    train_stacked,
-)
+from genlab.least_squares import batched_lstsq, legendre_design
 from genlab.models import MLP
 from genlab.plotting import plt, save_figure
 from genlab.progress import Progress
+from genlab.stacked import StackedModels, seeded_models, train_stacked
 
 STAGE = "biasvar"
 # Independent random streams, all derived from params.seed.

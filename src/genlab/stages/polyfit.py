@@ -34,9 +34,9 @@ from genlab.config import Params, with_overrides
 from genlab.data import make_splits
 from genlab.data.poly import true_function
 from genlab.data.splits import SPLIT_NAMES, Splits
-from genlab.ensembles import legendre_design
 from genlab.evaluation import evaluate_splits
 from genlab.judged import TAG, judged, known_baseline, to_judge
+from genlab.least_squares import legendre_design
 from genlab.plotting import plt, save_figure
 from genlab.progress import Progress
 from genlab.training import fit

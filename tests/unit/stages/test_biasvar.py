@@ -1,5 +1,5 @@
-"""The biasvar study's pieces (genlab.stages.biasvar, .ensembles): vectorized training
-equals separate training, and the study agrees with the library.
+"""The biasvar study's pieces (genlab.stages.biasvar, genlab.least_squares, genlab.stacked):
+vectorized training equals separate training, and the study agrees with the library.
 
 Batched least squares and the stacked forward against one-model-at-a-time results, K models
 trained together against K separate `genlab.training.fit` runs, the pipeline's numbers against
@@ -18,14 +18,9 @@ from genlab.config import ConfigError, parse_params, with_overrides
 from genlab.data.gaussians import balanced_counts, sample_gaussians
 from genlab.data.poly import sample_poly
 from genlab.data.splits import Splits
-from genlab.ensembles import (
-    LegendreLeastSquares,
-    StackedModels,
-    batched_lstsq,
-    seeded_models,
-    train_stacked,
-)
+from genlab.least_squares import LegendreLeastSquares, batched_lstsq
 from genlab.models import MLP, PolynomialRegressor
+from genlab.stacked import StackedModels, seeded_models, train_stacked
 from genlab.stages import biasvar as bv
 from genlab.training import fit
 

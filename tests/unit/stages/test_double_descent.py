@@ -15,8 +15,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from genlab.config import ConfigError, parse_params, with_overrides
-from genlab.ensembles import StackedModels, seeded_models
 from genlab.models import MLP
+from genlab.stacked import StackedModels, seeded_models
 from genlab.stages.double_descent import study as dd
 
 # ------------------------------------------------------------------------ label noise

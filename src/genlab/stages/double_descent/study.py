@@ -9,7 +9,7 @@ time (Belkin et al. 2019; Nakkiran et al. 2020; reproduced on MNIST-1D by Greyda
 Each of K seeds is a full replicate: its own training subset of `data.mnist1d`'s training split,
 its own corrupted labels (a fixed fraction replaced by a *different* class), its own
 initialisation and shuffling. The K one-hidden-layer MLPs of a width train together as one
-stacked network (`genlab.ensembles.StackedModels`), mini-batch Adam, no weight
+stacked network (`genlab.stacked.StackedModels`), mini-batch Adam, no weight
 decay, no early stopping: a fixed budget that lets wide networks fit the noise. Test and
 validation labels stay clean, so test error measures what was learned about the digits.
 
@@ -35,11 +35,11 @@ from genlab.config import Params
 from genlab.config.double_descent import DoubleDescentConfig
 from genlab.config.train import OptimizerConfig
 from genlab.data.mnist1d_signals import make_mnist1d
-from genlab.ensembles import StackedModels, seeded_models
 from genlab.losses import loss_fn, predict_labels
 from genlab.models import MLP
 from genlab.module import build_optimizer
 from genlab.progress import Progress
+from genlab.stacked import StackedModels, seeded_models
 
 STAGE = "double_descent"
 # Independent random streams, all derived from params.seed.
