@@ -11,21 +11,22 @@ valid change reruns only the stages whose own params changed; it is persistent (
 while this stage runs), so a rejected value leaves it too in place.
 """
 
+from argparse import Namespace
 from pathlib import Path
 
 from genlab.cli import run_stage
 from genlab.config import load_params
 
-OUT = Path("params.ok")
 TEXT = "params.yaml is valid (checked by genlab.config before any stage runs)\n"
 
 
-def main() -> None:
+def main(paths: Namespace) -> None:
     load_params()
-    if not OUT.exists() or OUT.read_text() != TEXT:
-        OUT.write_text(TEXT)
+    out = Path(paths.out)
+    if not out.exists() or out.read_text() != TEXT:
+        out.write_text(TEXT)
     print("check_params: params.yaml is valid")
 
 
 if __name__ == "__main__":
-    run_stage("check_params", main)
+    run_stage("check_params", main, paths=["out"])

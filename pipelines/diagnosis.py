@@ -14,25 +14,33 @@ The main model of `train` is labelled by `evaluate`, from the same rule.
 
 import json
 import sys
+from argparse import Namespace
 from collections import Counter
 from pathlib import Path
 
+from genlab import stage_paths
 from genlab.cli import run_stage
 from genlab.config import load_params
 from genlab.diagnosis import LABELS, judge, tags_for
 from genlab.headline import write_results
 from genlab.outputs import write_csv
 
-STUDIES = ("train_best", "train_seeds", "regularization", "optimizers", "lr_range", "polyfit")
-METRICS, TABLE = "metrics/diagnosis.json", "plots/diagnosis/labels.csv"
+PATHS = ("studies", "metrics", "results", "plots")
 
 
-def main() -> None:
+def arguments():
+    """`--studies`: the results/<stage>.json files whose `to_judge` blocks are labelled."""
+    parser = stage_paths.parser_for("diagnosis", PATHS[1:])
+    parser.add_argument("--studies", nargs="+", metavar="PATH")
+    return parser
+
+
+def main(paths: Namespace) -> None:
     params = load_params()
     by_stage: dict[str, list[dict]] = {}
     tagged: list[tuple[str, dict[str, str]]] = []
-    for stage in STUDIES:
-        path = Path("results") / f"{stage}.json"
+    for study in paths.studies:
+        path, stage = Path(study), Path(study).stem  # results/<stage>.json
         if not path.is_file():
             raise FileNotFoundError(f"{path} is missing: run `dvc repro {stage}` first")
         block = json.loads(path.read_text()).get("to_judge")
@@ -46,11 +54,13 @@ def main() -> None:
         by_stage[stage] = rows
 
     counts = Counter(r["label"] for rows in by_stage.values() for r in rows)
-    tuned = by_stage["train_best"][0]["label"] if by_stage["train_best"] else "n/a"
+    tuned = by_stage["train_best"][0]["label"] if by_stage.get("train_best") else "n/a"
     headline = {"tuned": {"diagnosis": tuned}}  # the column train_best's headline had
     # Local outputs first: a tracking store that is down costs the tags, not the labels.
-    write_results(METRICS, {"stages": by_stage, "counts": dict(counts)}, headline)
-    write_csv(TABLE, [{"stage": s, **r} for s, rows in by_stage.items() for r in rows])
+    results = {"stages": by_stage, "counts": dict(counts)}
+    write_results(paths.results, results, paths.metrics, headline)
+    labels = [{"stage": s, **r} for s, rows in by_stage.items() for r in rows]
+    write_csv(Path(paths.plots) / "labels.csv", labels)
     missing = _tag_runs(params, tagged)
     note = f"; {missing} runs not in this MLflow store (untagged)" if missing else ""
     print(
@@ -84,4 +94,4 @@ def _tag_runs(params, tagged: list[tuple[str, dict[str, str]]]) -> int:
 
 
 if __name__ == "__main__":
-    run_stage("diagnosis", main)
+    run_stage("diagnosis", main, paths=PATHS, parser=arguments())

@@ -15,6 +15,7 @@ checkpoint).
 """
 
 import csv
+from argparse import Namespace
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -35,8 +36,6 @@ from genlab.outputs import read_json, write_csv
 from genlab.plotting import learning_curves, learning_curves_compared
 from genlab.tracking import check_tracking, client, resolve_tracking_uri, run_for_checkpoint
 
-DATA, METRICS, PLOTS = "data/prepared", "metrics/evaluate.json", Path("plots/evaluate")
-
 
 @dataclass(frozen=True)
 class Trained:
@@ -53,28 +52,31 @@ class Trained:
         return f"run `dvc repro {self.stage}`"
 
 
-MAIN = Trained("train", "models", "plots/train/history.csv")
-CNN = Trained("train_cnn", "models_cnn", "plots/train_cnn/history.csv", "cnn1d", "_cnn")
+PATHS = ("data", "models", "history", "cnn_models", "cnn_history", "metrics", "results", "plots")
 
 
-def main() -> None:
+def main(paths: Namespace) -> None:
     params = load_params()
-    splits, meta = load_splits(DATA)
+    splits, meta = load_splits(paths.data)
     check_tracking(resolve_tracking_uri(params.tracking))
-    mlp, mlp_history = evaluate(MAIN, params, splits)
-    cnn, cnn_history = evaluate(CNN, params, splits)
+    plots = Path(paths.plots)
+    mlp_trained = Trained("train", paths.models, paths.history)
+    cnn_trained = Trained("train_cnn", paths.cnn_models, paths.cnn_history, "cnn1d", "_cnn")
+    mlp, mlp_history = evaluate(mlp_trained, params, splits, plots, paths.metrics)
+    cnn, cnn_history = evaluate(cnn_trained, params, splits, plots, paths.metrics)
     reference = MNIST1D_PAPER if meta["dataset"] == "mnist1d" else None
     results = {**mlp, "n_train": len(splits.x_train), "cnn": cnn}
     if reference is not None:
         results["reference"] = reference
-    write_results(METRICS, results, {**main_model(mlp), **companion_model(cnn)})
-    write_csv(PLOTS / "models.csv", [comparison_row(r, reference) for r in (mlp, cnn)])
+    headline = {**main_model(mlp), **companion_model(cnn)}
+    write_results(paths.results, results, paths.metrics, headline)
+    write_csv(plots / "models.csv", [comparison_row(r, reference) for r in (mlp, cnn)])
     learning_curves_compared(
         {
             mlp.get("run_name") or "main model": (mlp_history, mlp["best_epoch"]),
             cnn.get("run_name") or "cnn": (cnn_history, cnn["best_epoch"]),
         },
-        PLOTS / "models_compared.png",
+        plots / "models_compared.png",
     )
     for name, r in (("main", mlp), ("cnn", cnn)):
         summary = ", ".join(f"{k} {v:.4f}" for k, v in r.items() if isinstance(v, float))
@@ -84,7 +86,9 @@ def main() -> None:
         )
 
 
-def evaluate(t: Trained, params: Params, splits: Splits) -> tuple[dict, list[dict]]:
+def evaluate(
+    t: Trained, params: Params, splits: Splits, plots: Path, metrics_path: str
+) -> tuple[dict, list[dict]]:
     """One training stage's model: its numbers on every split, its diagnosis, its figures and
     its MLflow run's `final/*`; returns (results, per-epoch history)."""
     run = read_json(f"{t.models}/train.json", "the training record", t.fix)
@@ -109,7 +113,7 @@ def evaluate(t: Trained, params: Params, splits: Splits) -> tuple[dict, list[dic
         if splits.task == "classification":
             actual, predicted = predictions(module, splits, "test")
             write_csv(
-                PLOTS / f"confusion{t.suffix}.csv",
+                plots / f"confusion{t.suffix}.csv",
                 ({"actual": a, "predicted": p} for a, p in zip(actual, predicted, strict=True)),
             )
     else:
@@ -117,13 +121,13 @@ def evaluate(t: Trained, params: Params, splits: Splits) -> tuple[dict, list[dic
     baseline, source = known_baseline(splits.info)
     diagnosis = diagnose(metrics, baseline, params.diagnosis, source)
     metrics.update(diagnosis.as_metrics())
-    fig = learning_curves(history, PLOTS / f"learning_curve{t.suffix}.png", title=run["run_name"])
+    fig = learning_curves(history, plots / f"learning_curve{t.suffix}.png", title=run["run_name"])
 
     found = run_for_checkpoint(params, t.stage, ckpt) if ckpt.is_file() else None
     if found is None:
         print(
             f"evaluate: no run in {resolve_tracking_uri(params.tracking)} has the sha256 of "
-            f"{ckpt} (trained in a clone with its own store?): the numbers are in {METRICS} "
+            f"{ckpt} (trained in a clone with its own store?): the numbers are in {metrics_path} "
             f"only; `dvc repro -f {t.stage}` trains and tracks it here"
         )
     else:
@@ -137,4 +141,4 @@ def evaluate(t: Trained, params: Params, splits: Splits) -> tuple[dict, list[dic
 
 
 if __name__ == "__main__":
-    run_stage("evaluate", main)
+    run_stage("evaluate", main, paths=PATHS)

@@ -8,30 +8,10 @@ per batch size over seeds, val/test loss at the fixed and at the suggested LR, t
 batch-size finder's result or why it was skipped), plots/lr_range/ (range-test curves,
 suggestions, training table, lr_range.png); MLflow experiment `genlab/lr_range`: one parent
 run (fit, figure, tables), one child run per (batch size, LR) training.
+The study: genlab.stages.lr_range, run through the study contract (genlab.study).
 """
 
 from genlab.cli import run_stage
-from genlab.config import load_params
-from genlab.tracking import check_tracking, resolve_tracking_uri
-
-RESULTS, PLOTS = "results/lr_range.json", "plots/lr_range"
-
-
-def main() -> None:
-    params = load_params()
-    check_tracking(resolve_tracking_uri(params.tracking))
-    from genlab.stages.lr_range import (
-        study as lr_range,  # after validation: a bad param fails in a second
-    )
-
-    splits = lr_range.study_data(params)
-    with lr_range.open_runs(params, splits) as runs:
-        study = lr_range.run_study(params, splits, runs)
-        artifacts = lr_range.write_outputs(study, PLOTS, RESULTS)
-        runs.log_metrics(runs.run_id, lr_range.parent_metrics(study))
-        runs.artifact(*artifacts)
-    print(lr_range.summary_line(study))
-
 
 if __name__ == "__main__":
-    run_stage("lr_range", main)
+    run_stage("lr_range", "genlab.stages.lr_range", paths=["results", "plots"])

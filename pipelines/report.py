@@ -5,18 +5,20 @@ Reads: every stage's results/*.json and plots/ figures, dvc.lock (the params eac
 Writes: report/index.html and report/img/.
 """
 
+from argparse import Namespace
+
 from genlab.cli import run_stage
 from genlab.paths import project_root
 from genlab.stages.report.page import render
 from genlab.stages.report.sections import SECTIONS
 
 
-def main() -> None:
+def main(paths: Namespace) -> None:
     root = project_root()
-    index = render(root, SECTIONS, root / "report")
+    index = render(root, SECTIONS, root / paths.out)
     shown = sum((root / s.results).is_file() for s in SECTIONS)
     print(f"report: {index.relative_to(root)} with {shown}/{len(SECTIONS)} sections")
 
 
 if __name__ == "__main__":
-    run_stage("report", main)
+    run_stage("report", main, paths=["out"])

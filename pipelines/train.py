@@ -1,13 +1,15 @@
 """Stage `train`: fit the model in params on the prepared data with Lightning, tracked in MLflow.
 
 Run: `dvc repro train`, or `dvc exp run -S train.optimizer.lr=0.01` to try a variant. The same
-script is the `train_cnn` stage: `--stage train_cnn --model cnn1d --out models_cnn --plots
-plots/train_cnn` trains model.cnn1d with the same data and `train` settings, beside the MLP.
+script is the `train_cnn` stage: `--stage train_cnn --model cnn1d` trains model.cnn1d with the
+same data and `train` settings, beside the MLP (`--out models_cnn --history ...`: dvc.yaml gives
+each stage its paths, `--data`, `--out`, `--history`; run by hand, the stage takes them from
+its `cmd` there).
 Reads: params `seed`, `model`, `train`, `tracking`; data/prepared.
 Writes: models/model.ckpt (the epoch with the best `train.selection.metric`: val/acc for
 classification by default), models/train.json (status, epochs;
 no run id: the MLflow run carries the checkpoint's sha256 instead), plots/train/history.csv
-(per-epoch train/val/test metrics); `--out` and `--plots` move them. A `--model` that params
+(per-epoch train/val/test metrics). A `--model` that params
 refuse (cnn1d needs data mnist1d, its batch norm batches of 2+) writes a `skipped` train.json
 and an empty history, and no run: the other stages go on.
 Scale out with `train.devices` / `num_nodes` (DDP): only rank 0 tracks and writes.
@@ -17,6 +19,7 @@ import argparse
 
 import yaml
 
+from genlab import stage_paths
 from genlab.cli import TrackingGuard, run_stage
 from genlab.config import ConfigError, load_params, with_overrides
 from genlab.data import load_splits
@@ -36,28 +39,26 @@ from genlab.tracking import (
 )
 from genlab.training import fit, use_threads
 
-DATA = "data/prepared"
+PATHS = ("data", "out", "history")
 
 
 def arguments() -> argparse.ArgumentParser:
-    """The stage's name and paths; `--help` is run_stage's (it prints the docstring above)."""
-    parser = argparse.ArgumentParser(add_help=False)
+    """The stage's name, model and paths; `--help` is run_stage's (it prints the docstring)."""
+    parser = stage_paths.parser_for("train", PATHS)
     parser.add_argument("--stage", default="train", help="MLflow experiment and stage tag")
     parser.add_argument("--model", choices=("mlp", "poly", "cnn1d"), help="default: model.name")
-    parser.add_argument("--out", default="models", help="checkpoint, train.json, params")
-    parser.add_argument("--plots", default="plots/train", help="history.csv")
     return parser
 
 
 def main(args: argparse.Namespace) -> None:
     params = load_params()
-    splits, meta = load_splits(DATA)
+    splits, meta = load_splits(args.data)
     if meta["dataset"] != params.data.name:
         raise ValueError(
-            f"{DATA} holds '{meta['dataset']}' but params data.name is "
+            f"{args.data} holds '{meta['dataset']}' but params data.name is "
             f"'{params.data.name}': run `dvc repro prepare`"
         )
-    models, history = args.out, f"{args.plots}/history.csv"
+    models, history = args.out, args.history
     if args.model is not None:
         try:
             params = with_overrides(params, {"model.name": args.model})
@@ -120,7 +121,7 @@ def skip(args: argparse.Namespace, meta: dict, reason: str) -> None:
     reports it) goes on with the other model: a dataset switch must not break `dvc repro`."""
     if not is_primary():
         return
-    write_csv(f"{args.plots}/history.csv", [])
+    write_csv(args.history, [])
     write_json(
         f"{args.out}/train.json",
         {"run_name": "", "model": args.model, "status": "skipped", "reason": reason,
@@ -131,4 +132,4 @@ def skip(args: argparse.Namespace, meta: dict, reason: str) -> None:
 
 if __name__ == "__main__":
     known, _ = arguments().parse_known_args()  # the stage's name, for run_stage's messages
-    run_stage(known.stage, lambda: main(arguments().parse_args()))
+    run_stage(known.stage, lambda: main(stage_paths.parse(known.stage, arguments(), PATHS)))

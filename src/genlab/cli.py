@@ -2,27 +2,42 @@
 
 from __future__ import annotations
 
+import argparse
 import errno
 import logging
 import os
 import re
 import signal
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from genlab import tracking
+from genlab import stage_paths, tracking
 from genlab.config.base import ConfigError
 from genlab.data.splits import DataError
 from genlab.outputs import written
+from genlab.study import run_study
 from genlab.tracking import TrackingError, close_my_runs
 
 EXPECTED = (ConfigError, DataError, TrackingError, FileNotFoundError, ValueError)
 
 
-def run_stage(name: str, main: Callable[[], None]) -> None:
-    """Run a stage's `main`; `--help` prints what the stage reads and writes and does nothing."""
+def run_stage(
+    name: str,
+    main: Callable[..., None] | str,
+    paths: Sequence[str] = (),
+    parser: argparse.ArgumentParser | None = None,
+) -> None:
+    """Run a stage; `--help` prints what the stage reads and writes and does nothing.
+
+    `main`: the stage's function, or the module of its study (`genlab.stages.<stage>`, run
+    through the study contract: `genlab.study`). `paths`: the `--path` arguments dvc.yaml's
+    `cmd` gives the stage (`genlab.stage_paths`; `parser` when the stage takes more than one
+    path per flag); `main` is then called with them (an argparse namespace), else with nothing.
+    """
+    if isinstance(main, str):
+        main = run_study(main)
     if any(arg in ("-h", "--help") for arg in sys.argv[1:]):
         doc = getattr(sys.modules.get("__main__"), "__doc__", None) or f"Stage `{name}`."
         print(doc.strip())
@@ -38,7 +53,11 @@ def run_stage(name: str, main: Callable[[], None]) -> None:
     # reported below (one line, or a traceback for what is not known), so the log copy goes.
     logging.getLogger("mlflow.store.db.utils").setLevel(logging.CRITICAL)
     try:
-        main()
+        if paths:
+            parser = parser or stage_paths.parser_for(name, paths)
+            main(stage_paths.parse(name, parser, paths))
+        else:
+            main()
     except (KeyboardInterrupt, SystemExit) as err:
         # Lightning turns Ctrl-C into SystemExit(1) after its own graceful shutdown
         if not interrupted and not isinstance(err, KeyboardInterrupt):

@@ -18,11 +18,6 @@ MAX_LABEL = 24
 MAIN_KEYS = ("status", "test/loss", "test/acc", "gap/loss", "diagnosis")
 
 
-def results_path(metrics_path: str | Path) -> Path:
-    """results/<stage>.json for metrics/<stage>.json (or for the stage's name)."""
-    return Path("results") / f"{Path(metrics_path).stem}.json"
-
-
 def check_short(metrics: Mapping, prefix: str = "") -> None:
     """Refuse what would make a DVC table unreadable: prose, lists, long labels."""
     for key, value in metrics.items():
@@ -60,8 +55,18 @@ def study(results: Mapping) -> dict:
     return {k: results[k] for k in ("best_trial", "best_value") if k in results}
 
 
-def write_results(metrics_path: str | Path, results: Mapping, headline: Mapping) -> None:
-    """The full results to results/<stage>.json, the headline to `metrics_path`."""
+def write_results(
+    results_path: str | Path,
+    results: Mapping,
+    metrics_path: str | Path | Mapping,
+    headline: Mapping | None = None,
+) -> None:
+    """The full results to `results_path` (results/<stage>.json), the headline to
+    `metrics_path` (metrics/<stage>.json); the headline is checked first, so a refused one
+    writes neither."""
+    if isinstance(metrics_path, Mapping):  # TEMPORARY: old (metrics, results, headline) form
+        metrics_path, headline = results_path, metrics_path
+        results_path = Path("results") / f"{Path(metrics_path).stem}.json"
     check_short(headline)
-    write_json(results_path(metrics_path), results)
+    write_json(results_path, results)
     write_json(metrics_path, headline)

@@ -6,7 +6,8 @@ import reruns the stage for nothing. So the lists are computed, not kept by hand
 `python -m genlab.stage_deps` rewrites every stage's code deps in dvc.yaml (data deps, params,
 outs and comments stay as they are) and `--check` says which stage differs (tests run it).
 
-Imports inside functions count (they run when the stage runs). A folder is listed when the
+Imports inside functions count (they run when the stage runs), and so does a module named in a
+string (`run_stage("polyfit", "genlab.stages.polyfit")` imports it). A folder is listed when the
 stage imports every module in it; a package `__init__.py` holding only a docstring is left out.
 """
 
@@ -42,7 +43,21 @@ def _imports(path: Path) -> frozenset[str]:
         elif isinstance(node, ast.ImportFrom) and (node.module or "").startswith("genlab"):
             names.add(node.module)
             names |= {f"{node.module}.{a.name}" for a in node.names}  # submodules too
+        elif _names_a_study(node):  # imported by name: run_stage("polyfit", "genlab.x")
+            names.add(node.args[1].value)
     return frozenset(names)
+
+
+def _names_a_study(node: ast.AST) -> bool:
+    if not (isinstance(node, ast.Call) and len(node.args) >= 2):
+        return False
+    func, module = node.func, node.args[1]
+    called = func.id if isinstance(func, ast.Name) else getattr(func, "attr", "")
+    return (
+        called == "run_stage"
+        and isinstance(module, ast.Constant)
+        and str(module.value).startswith("genlab.")
+    )
 
 
 @functools.cache

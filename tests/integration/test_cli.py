@@ -3,6 +3,7 @@ failures are one line and exit status 2."""
 
 from __future__ import annotations
 
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -53,6 +54,7 @@ def _env(tmp_path: Path, raw: dict) -> dict:
     import yaml
 
     (tmp_path / "params.yaml").write_text(yaml.safe_dump(raw))
+    shutil.copy(ROOT / "dvc.yaml", tmp_path)  # each stage's paths: run by hand, as in dvc.yaml
     return {**os.environ, "MLFLOW_TRACKING_URI": f"sqlite:///{tmp_path / 'mlflow.db'}"}
 
 

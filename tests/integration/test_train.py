@@ -158,7 +158,7 @@ def test_train_cnn_reruns_for_the_cnn_and_train_keys_not_the_mlp(repo):
 
 
 def test_help_with_arguments_prints_the_docstring_and_runs_nothing(tmp_path):
-    args = ["--stage", "train_cnn", "--model", "cnn1d", "--out", "m", "--plots", "p", "--help"]
+    args = ["--stage", "train_cnn", "--model", "cnn1d", "--out", "m", "--history", "h", "--help"]
     proc = subprocess.run(
         [sys.executable, str(ROOT / "pipelines/train.py"), *args],
         cwd=tmp_path, capture_output=True, text=True, timeout=120,
@@ -173,9 +173,9 @@ def test_a_cnn_on_data_it_cannot_read_is_skipped_and_reported(tmp_path):
     reports the main model alone: switching the dataset does not break `dvc repro`."""
     raw = tiny_raw()  # data gaussians
     (tmp_path / "params.yaml").write_text(yaml.safe_dump(raw))
+    shutil.copy(ROOT / "dvc.yaml", tmp_path)  # each stage's paths: run by hand, as in dvc.yaml
     env = {"MLFLOW_TRACKING_URI": f"sqlite:///{tmp_path / 'mlflow.db'}"}
-    cnn = ["--stage", "train_cnn", "--model", "cnn1d", "--out", "models_cnn", "--plots",
-           "plots/train_cnn"]
+    cnn = ["--stage", "train_cnn", "--model", "cnn1d"]
     for script, args in (("prepare", []), ("train", []), ("train", cnn), ("evaluate", [])):
         proc = _sh(["python", str(ROOT / f"pipelines/{script}.py"), *args], tmp_path, env=env)
     record = json.loads((tmp_path / "models_cnn/train.json").read_text())

@@ -10,6 +10,7 @@ from __future__ import annotations
 import csv
 import json
 import os
+import shutil
 import subprocess
 import sys
 import time
@@ -33,6 +34,7 @@ def prepared(tmp_path_factory) -> Path:
     raw["train"]["max_epochs"] = MAX_EPOCHS
     raw["train"]["early_stopping"]["enabled"] = False
     (work / "params.yaml").write_text(yaml.safe_dump(raw))
+    shutil.copy(ROOT / "dvc.yaml", work)  # each stage's paths: run by hand, as in dvc.yaml
     proc = _stage("prepare", work, "sqlite:///" + str(work / "mlflow.db"))
     assert proc.returncode == 0, proc.stderr
     return work
@@ -99,9 +101,7 @@ def test_server_lost_mid_training_keeps_the_local_outputs(prepared, server, stag
         record = json.loads((prepared / "models/train.json").read_text())
         assert (prepared / "models/model.ckpt").stat().st_size > 0
     else:
-        from genlab.headline import results_path  # the full numbers beside the headline
-
-        record = json.loads((prepared / results_path("metrics/train_best.json")).read_text())
+        record = json.loads((prepared / "results/train_best.json").read_text())
         assert (prepared / "tuned/model.ckpt").stat().st_size > 0
     with open(prepared / HISTORY[stage], newline="") as f:
         history = list(csv.DictReader(f))
@@ -120,7 +120,8 @@ def test_study_results_are_written_when_the_server_is_lost(prepared, server):
     assert proc.returncode == 2 and "Traceback" not in proc.stderr, proc.stderr
     assert "results/polyfit.json" in proc.stderr.strip().splitlines()[-1]
     results = json.loads((prepared / "results/polyfit.json").read_text())
-    assert results["mlflow_run_id"] is None and "best_degree" in results["ls"]
+    assert "best_degree" in results["ls"]  # computed before the server went away
+    assert results["mlflow_run_id"]  # the parent run it was logging into (left FAILED)
 
 
 def test_unwritable_output_after_training_fails_the_run(prepared):

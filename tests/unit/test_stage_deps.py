@@ -36,6 +36,8 @@ def test_the_closure_follows_lazy_and_submodule_imports():
     assert "src/genlab/training.py" in closure
     assert "src/genlab/dropconnect.py" in closure  # via models.py
     assert "src/genlab/distributed.py" in closure
+    by_name = stage_deps.import_closure(ROOT / "pipelines/polyfit.py", ROOT / "src")
+    assert ROOT / "src/genlab/stages/polyfit.py" in by_name  # run_stage(_, "genlab.stages...")
 
 
 def test_rewrite_restores_a_dropped_dep_and_keeps_everything_else(tmp_path):

@@ -20,6 +20,8 @@ for bias, test minus training error for variance) on the same models.
 from __future__ import annotations
 
 import math
+from argparse import Namespace
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -47,6 +49,7 @@ from genlab.data.gaussians import (
 from genlab.data.poly import sample_poly, true_function
 from genlab.least_squares import batched_lstsq, legendre_design
 from genlab.models import MLP
+from genlab.outputs import write_csv, write_json
 from genlab.plotting import plt, save_figure
 from genlab.progress import Progress
 from genlab.stacked import StackedModels, seeded_models, train_stacked
@@ -281,6 +284,8 @@ class BiasVarResult:
     regression: Problem
     classification: Problem
     levels: list[Level]
+    name: str = ""  # the parent run's name; the children's names end with it
+    run_id: str | None = None
 
     def sweep(self, task: str, sweep: str) -> list[Level]:
         return sorted(
@@ -296,15 +301,14 @@ class BiasVarResult:
         return seen
 
 
-def run_biasvar(params: Params) -> BiasVarResult:
+def run_biasvar(params: Params, problems: tuple[Problem, Problem] | None = None) -> BiasVarResult:
     """Both variants, every sweep of the biasvar section."""
     cfg = params.biasvar
     torch.set_num_threads(cfg.torch_threads)
-    reg = regression_problem(params)
+    reg, clf = problems or (regression_problem(params), classification_problem(params))
     levels = degree_sweep(reg, cfg.regression.degrees)
     progress = Progress(STAGE, len(cfg.regression.widths) + len(cfg.classification.widths))
     levels += mlp_sweeps(reg, cfg.regression.widths, cfg.regression.mlp, params.seed, progress)
-    clf = classification_problem(params)
     levels += mlp_sweeps(
         clf, cfg.classification.widths, cfg.classification.mlp, params.seed, progress
     )
@@ -508,43 +512,94 @@ def plot_shortcut(result: BiasVarResult, path: str | Path) -> Path:
 # ------------------------------------------------------------------------------ MLflow
 
 
-def data_hash(result: BiasVarResult) -> str:
-    """`tracking.data_hash` of every training set and test point the study used."""
-    arrays = (
-        a
-        for problem in (result.regression, result.classification)
-        for a in (problem.x_sets, problem.y_sets, problem.x_test)
-    )
+def data_hash(problems: tuple[Problem, Problem]) -> str:
+    """`tracking.data_hash` of every training set and test point the study uses."""
+    arrays = (a for problem in problems for a in (problem.x_sets, problem.y_sets, problem.x_test))
     return tracking.data_hash(*arrays)
 
 
-def track(params: Params, result: BiasVarResult, figures: list[Path], metrics: dict) -> str:
-    """One parent run for the stage, one child per complexity level; figures on the parent."""
-    tags = tracking.run_tags(params, STAGE, data_hash(result))
-    name = f"K{result.regression.draws}-s{params.seed}"  # the stage is the experiment
+# ------------------------------------------------------------------ the stage (genlab.study)
+
+
+def data(params: Params, paths: Namespace) -> tuple[Problem, Problem]:
+    """The K training sets and the test points of both variants (each from its own seeded
+    stream), made before any run exists."""
+    torch.set_num_threads(params.biasvar.torch_threads)
+    return regression_problem(params), classification_problem(params)
+
+
+def run_name(params: Params) -> str:
+    return f"K{params.biasvar.draws}-s{params.seed}"  # the stage is the experiment
+
+
+def open_runs(
+    params: Params, problems: tuple[Problem, Problem]
+) -> AbstractContextManager[tracking.Study]:
+    """The stage's parent run; `track` adds one child per complexity level."""
+    tags = tracking.run_tags(params, STAGE, data_hash(problems))
     # the study draws its own data from both generators: their sections apply, nothing else
     logged = tracking.run_params(params, STAGE, trained=False, datasets=("poly", "gaussians"))
-    with tracking.study(params, STAGE, name, tags, logged) as runs:
-        for lv in result.levels:
-            variant = f"{lv.task}-{lv.sweep}{lv.value}"
-            problem = result.regression if lv.task == "regression" else result.classification
-            level = {
-                "task": lv.task,
-                "sweep": lv.sweep,
-                lv.sweep: lv.value,
-                "draws": problem.draws,
-                "n_train": problem.y_sets.shape[1],
-            }
-            with runs.child(
-                f"{variant}-{name}",  # what differs first: MLflow cuts long names
-                {**tags, "genlab.variant": variant},
-                level,
-            ) as child:
-                runs.log_metrics(child.run_id, lv.metrics())
-                child.outcome(lv.status)
-        runs.log_metrics(runs.run_id, as_flat_dict_plain(metrics))
-        runs.artifact(*figures)
-    return runs.run_id
+    return tracking.study(params, STAGE, run_name(params), tags, logged)
+
+
+def run(params: Params, problems: tuple[Problem, Problem], runs: tracking.Study) -> BiasVarResult:
+    result = run_biasvar(params, problems)
+    result.name, result.run_id = run_name(params), runs.run_id
+    return result
+
+
+def track(runs: tracking.Study, result: BiasVarResult) -> None:
+    """One child per complexity level, logged after the (vectorized) training."""
+    for lv in result.levels:
+        variant = f"{lv.task}-{lv.sweep}{lv.value}"
+        problem = result.regression if lv.task == "regression" else result.classification
+        level = {
+            "task": lv.task,
+            "sweep": lv.sweep,
+            lv.sweep: lv.value,
+            "draws": problem.draws,
+            "n_train": problem.y_sets.shape[1],
+        }
+        with runs.child(
+            f"{variant}-{result.name}",  # what differs first: MLflow cuts long names
+            {**runs.tags, "genlab.variant": variant},
+            level,
+        ) as child:
+            runs.log_metrics(child.run_id, lv.metrics())
+            child.outcome(lv.status)
+
+
+def write(result: BiasVarResult, paths: Namespace) -> list[Path]:
+    """plots/biasvar/: one CSV per sweep (bias, variance, noise, expected error and its
+    Monte-Carlo error, training error, gap) and the three figures; results/biasvar.json. The
+    figures go on the parent run."""
+    plots = Path(paths.plots)
+    for task, sweep in result.sweeps():
+        write_csv(plots / f"{task}_{sweep}.csv", [lv.row() for lv in result.sweep(task, sweep)])
+    figures = [
+        plot_regression(result, plots / "regression.png"),
+        plot_classification(result, plots / "classification.png"),
+        plot_shortcut(result, plots / "shortcut.png"),
+    ]
+    write_json(paths.results, summary(result) | {"mlflow_run_id": result.run_id})
+    return figures
+
+
+def parent_metrics(result: BiasVarResult) -> dict[str, float]:
+    return as_flat_dict_plain(summary(result))
+
+
+def line(result: BiasVarResult, run_id: str | None) -> str:
+    metrics = summary(result)
+    z = max(abs(lv.decomposition.z) for lv in result.levels)
+    reg, clf = metrics["regression"], metrics["classification"]
+    return (
+        f"biasvar: {len(result.levels)} levels x K={metrics['draws']} models; best degree "
+        f"{reg['degree']['best']}, width {reg['width']['best']}, epochs {reg['epochs']['best']} "
+        f"(regression), width {clf['width']['best']} (0-1 loss, Bayes error "
+        f"{clf['bayes_error']:.3f}); expected error = sum of terms within {z:.1f} s.e. "
+        f"(MLflow run {run_id})"
+    )
 
 
 def as_flat_dict_plain(d: dict, prefix: str = "") -> dict[str, float]:

@@ -18,6 +18,7 @@ import torch  # noqa: E402
 from genlab.config.losses import LossExamplesConfig  # noqa: E402
 from genlab.information import cross_entropy, entropy, kl_divergence  # noqa: E402
 from genlab.losses import binary_cross_entropy_formula, loss_fn  # noqa: E402
+from genlab.outputs import write_csv, write_json  # noqa: E402
 from genlab.plotting import save_figure  # noqa: E402
 
 
@@ -75,5 +76,31 @@ def loss_curves_figure(path: str | Path) -> Path:
     return save_figure(fig, path)
 
 
-def run(cfg: LossExamplesConfig) -> tuple[list[dict[str, float]], dict[str, float]]:
+# ------------------------------------------------------------------ the stage (genlab.study)
+# Arithmetic only: no data, no trained model, no MLflow run (no `open_runs`).
+
+
+def run(params, data: None, runs: None) -> tuple[list[dict[str, float]], dict[str, float]]:
+    """The probability table and the entropy / KL identities of the `losses` section."""
+    cfg: LossExamplesConfig = params.losses
     return probability_table(cfg.probabilities), information_identities(cfg.p, cfg.q)
+
+
+def write(result: tuple[list[dict], dict], paths) -> list[Path]:
+    """plots/losses/table.csv, loss_curves.png and results/losses.json (−log ŷ on the true
+    class at each probability, and the identities)."""
+    table, info = result
+    plots = Path(paths.plots)
+    files = [write_csv(plots / "table.csv", table), loss_curves_figure(plots / "loss_curves.png")]
+    by_p = {f"ce_at_p{r['p_true']:g}": r["stable/ce"] for r in table}
+    write_json(paths.results, {**by_p, **info})
+    return files
+
+
+def line(result: tuple[list[dict], dict], run_id: None) -> str:
+    table, info = result
+    parts = ", ".join(f"p={r['p_true']:g}: {r['stable/ce']:.2f}" for r in table)
+    return (
+        f"losses: −log ŷ on the true class {parts}; "
+        f"H(p,q) {info['H(p,q)']:.3f} vs H(q,p) {info['H(q,p)']:.3f}"
+    )

@@ -14,6 +14,7 @@ every seed says so; where the seeds disagree it is within the noise, not establi
 from __future__ import annotations
 
 import math
+from argparse import Namespace
 from collections.abc import Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
@@ -346,7 +347,7 @@ def claims_over_seeds(
     return claims
 
 
-def study_data(params: Params) -> Splits:
+def data(params: Params, paths: Namespace | None = None) -> Splits:
     """The study's data, drawn from params' seed, whatever seed a variant trains with."""
     return study_splits(base_params(params))
 
@@ -360,8 +361,8 @@ def open_runs(params: Params, splits: Splits) -> AbstractContextManager[Study]:
     return open_study(params, STAGE, f"{cfg.dataset}-mlp{hidden}-bs{cfg.batch_size}-{tail}", splits)
 
 
-def run_study(params: Params, splits: Splits, runs: Study | None = None) -> StudyResult:
-    """Train every variant at every seed on `splits` (`study_data`); with `runs` (`open_runs`),
+def run(params: Params, splits: Splits, runs: Study | None = None) -> StudyResult:
+    """Train every variant at every seed on `splits` (`data`); with `runs` (`open_runs`),
     one MLflow child run each."""
     cfg = params.optimizers
     use_threads(cfg.torch_threads)
@@ -506,13 +507,11 @@ def figure_title(study: StudyResult) -> str:
     )
 
 
-def write_outputs(
-    study: StudyResult, plots_dir: str | Path, results_path: str | Path
-) -> list[Path]:
+def write(study: StudyResult, paths: Namespace) -> list[Path]:
     """Per-variant curves (first seed), the summary table (means and spreads), the per-seed
     table, the four-view figure and the metrics file; returns the files to attach to the parent
     MLflow run."""
-    plots_dir = Path(plots_dir)
+    plots_dir, results_path = Path(paths.plots), paths.results
     for o in study.first_seed():
         write_csv(plots_dir / f"curve_{o.variant.name}.csv", o.curve)
     table = write_csv(plots_dir / "summary.csv", list(study.summaries.values()))
@@ -522,7 +521,7 @@ def write_outputs(
     return [table, per_seed, fig]
 
 
-def summary_line(study: StudyResult) -> str:
+def line(study: StudyResult, run_id: str | None = None) -> str:
     parts = []
     for name, s in study.summaries.items():
         loss, std = s.get("test/loss", math.nan), s.get("test/loss_std", math.nan)
@@ -530,4 +529,5 @@ def summary_line(study: StudyResult) -> str:
         status = s["status"] if s["status"] == "ok" else f"{s['seeds_ok']}/{s['seeds']} ok"
         parts.append(f"{name} {status} test/loss {loss:.3f}{spread} ({s['time_s']:.1f}s/seed)")
     n = len(study.seeds)
-    return f"optimizers ({n} seed{'s' if n > 1 else ''}, mean ± std): " + "; ".join(parts)
+    head = f"optimizers ({n} seed{'s' if n > 1 else ''}, mean ± std): "
+    return head + "; ".join(parts) + f" (MLflow run {run_id})"

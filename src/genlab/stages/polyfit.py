@@ -22,6 +22,8 @@ effective degrees of freedom): early-stopped GD is implicitly regularized.
 from __future__ import annotations
 
 import math
+from argparse import Namespace
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -37,6 +39,7 @@ from genlab.data.splits import SPLIT_NAMES, Splits
 from genlab.evaluation import evaluate_splits
 from genlab.judged import TAG, judged, known_baseline, to_judge
 from genlab.least_squares import legendre_design
+from genlab.outputs import write_csv, write_json
 from genlab.plotting import plt, save_figure
 from genlab.progress import Progress
 from genlab.training import fit
@@ -62,6 +65,11 @@ class PolyfitResult:
     splits: Splits
     degrees: list[DegreeResult]
     noise_var: float
+    curve_degrees: list[int] = field(default_factory=list)  # the figure's and summary's degrees
+    name: str = ""  # the parent run's name; the children's names end with it
+    run_id: str | None = None  # the parent run, and each degree's child (`track`)
+    children: dict[int, str] = field(default_factory=dict)
+    gd_logged: dict[int, dict[str, object]] = field(default_factory=dict)  # each child's params
 
     def rows(self, method: str) -> list[dict]:
         """The table of one method, one row per degree (the CSV DVC plots)."""
@@ -151,10 +159,10 @@ def gradient_descent(
     return coef, metrics, result.history
 
 
-def run_polyfit(params: Params) -> PolyfitResult:
+def run_polyfit(params: Params, splits: Splits | None = None) -> PolyfitResult:
     """Every degree of the sweep, least squares and GD, on the same points."""
     torch.set_num_threads(params.polyfit.torch_threads)
-    splits = polyfit_splits(params)
+    splits = polyfit_splits(params) if splits is None else splits
     out = []
     degrees = list(params.polyfit.sweep())
     progress = Progress(STAGE, len(degrees))
@@ -164,10 +172,11 @@ def run_polyfit(params: Params) -> PolyfitResult:
         gd["dist_to_ls"] = float(np.linalg.norm(gd_coef - ls_coef))
         out.append(DegreeResult(degree, ls, gd, ls_coef, gd_coef, history))
         progress.step(f"degree {degree}")
-    return PolyfitResult(splits, out, float(params.data.poly.noise_sigma) ** 2)
+    noise_var = float(params.data.poly.noise_sigma) ** 2
+    return PolyfitResult(splits, out, noise_var, list(params.polyfit.curve_degrees))
 
 
-def summary(result: PolyfitResult, curve_degrees: list[int]) -> dict:
+def summary(result: PolyfitResult) -> dict:
     """The metrics file: per method the val-selected degree and the loss at the curve degrees."""
     out: dict = {"noise_var": result.noise_var, "n_train": len(result.splits.y_train)}
     by_degree = {r.degree: r for r in result.degrees}
@@ -179,7 +188,7 @@ def summary(result: PolyfitResult, curve_degrees: list[int]) -> dict:
             "best/val/loss": m["val/loss"],
             "best/test/loss": m["test/loss"],
         }
-        for d in curve_degrees:
+        for d in result.curve_degrees:
             r = getattr(by_degree[d], method)
             block[f"degree{d}/train/loss"] = r["train/loss"]
             block[f"degree{d}/test/loss"] = r["test/loss"]
@@ -270,35 +279,84 @@ def models_to_judge(result: PolyfitResult, children: dict[int, str]) -> dict:
     return to_judge(models, known_baseline(result.splits.info))
 
 
-def track(
-    params: Params, result: PolyfitResult, figures: list[Path], metrics: dict
-) -> tuple[str, dict[int, str]]:
-    """One parent run for the stage, one child per degree (GD curves, both methods' losses);
-    returns the parent's id and each degree's child run id.
+# ------------------------------------------------------------------ the stage (genlab.study)
 
-    Curves are logged after the fit, batched: Lightning's logger writes one store transaction
-    per epoch (~20 ms here), longer than an epoch of these 30-point fits.
-    """
-    tags = tracking.run_tags(params, STAGE, tracking.splits_hash(result.splits))
-    p = params.data.poly
-    name = f"{p.function}-n{p.n_train}-sigma{p.noise_sigma:g}-s{params.seed}"
+
+def data(params: Params, paths: Namespace) -> Splits:
+    """data.poly's points with polyfit's large fresh test sample."""
+    return polyfit_splits(params)
+
+
+def open_runs(params: Params, splits: Splits) -> AbstractContextManager[tracking.Study]:
+    """The stage's parent run; `track` adds one child per degree."""
+    tags = tracking.run_tags(params, STAGE, tracking.splits_hash(splits))
     logged = tracking.run_params(params, STAGE, trained=False, datasets=("poly",))
+    return tracking.study(params, STAGE, run_name(params), tags, logged)
+
+
+def run_name(params: Params) -> str:
+    p = params.data.poly
+    return f"{p.function}-n{p.n_train}-sigma{p.noise_sigma:g}-s{params.seed}"
+
+
+def run(params: Params, splits: Splits, runs: tracking.Study) -> PolyfitResult:
+    """Every degree, both methods; the children are logged after, by `track`."""
+    result = run_polyfit(params, splits)
+    result.name, result.run_id = run_name(params), runs.run_id
     keep = ("model.poly.degree", "train.optimizer.name", "train.optimizer.lr", "train.max_epochs")
-    children = {}
-    with tracking.study(params, STAGE, name, tags, logged) as runs:
-        for r in result.degrees:
-            gd_flat = tracking.run_params(gd_params(params, r.degree))
-            with runs.child(
-                f"degree{r.degree}-{name}",  # what differs first: MLflow cuts long names
-                {**tags, "genlab.variant": f"degree{r.degree}"},
-                {k: gd_flat[k] for k in keep},
-            ) as child:
-                runs.log_series(child.run_id, r.history, CURVE_KEYS)
-                values = {f"ls/{k}": v for k, v in r.ls.items()}
-                runs.log_metrics(child.run_id, values | {f"gd/{k}": v for k, v in r.gd.items()})
-                child.outcome(r.gd["status"], r.gd.get("reason", ""))
-            children[r.degree] = child.run_id
-        finals = {f"{m}/{k}": v for m in METHODS for k, v in metrics[m].items()}
-        runs.log_metrics(runs.run_id, finals)
-        runs.artifact(*figures)
-    return runs.run_id, children
+    for r in result.degrees:
+        flat = tracking.run_params(gd_params(params, r.degree))
+        result.gd_logged[r.degree] = {k: flat[k] for k in keep}
+    return result
+
+
+def track(runs: tracking.Study, result: PolyfitResult) -> None:
+    """One child per degree (GD curves, both methods' losses), logged after the fits, batched:
+    Lightning's logger writes one store transaction per epoch (~20 ms here), longer than an
+    epoch of these 30-point fits."""
+    for r in result.degrees:
+        with runs.child(
+            f"degree{r.degree}-{result.name}",  # what differs first: MLflow cuts long names
+            {**runs.tags, "genlab.variant": f"degree{r.degree}"},
+            result.gd_logged[r.degree],
+        ) as child:
+            runs.log_series(child.run_id, r.history, CURVE_KEYS)
+            values = {f"ls/{k}": v for k, v in r.ls.items()}
+            runs.log_metrics(child.run_id, values | {f"gd/{k}": v for k, v in r.gd.items()})
+            child.outcome(r.gd["status"], r.gd.get("reason", ""))
+        result.children[r.degree] = child.run_id
+
+
+def write(result: PolyfitResult, paths: Namespace) -> list[Path]:
+    """plots/polyfit/{ls,gd}.csv, errors.png, curves.png and results/polyfit.json (the
+    val-selected degree and losses per method, what `diagnosis` labels); the figures go on
+    the parent run."""
+    plots = Path(paths.plots)
+    figures = [
+        plot_errors(result, plots / "errors.png"),
+        plot_curves(result, sorted(result.curve_degrees), plots / "curves.png"),
+    ]
+    for method in METHODS:
+        write_csv(plots / f"{method}.csv", result.rows(method))
+    judge = models_to_judge(result, result.children)
+    results = summary(result) | {"mlflow_run_id": result.run_id, "to_judge": judge}
+    write_json(paths.results, results)
+    return figures
+
+
+def parent_metrics(result: PolyfitResult) -> dict[str, object]:
+    metrics = summary(result)
+    return {f"{m}/{k}": v for m in METHODS for k, v in metrics[m].items()}
+
+
+def line(result: PolyfitResult, run_id: str | None) -> str:
+    metrics = summary(result)
+    ls, gd = metrics["ls"], metrics["gd"]
+    top = max(result.curve_degrees)
+    return (
+        f"polyfit: {len(result.degrees)} degrees on {metrics['n_train']} points; best by val: "
+        f"LS degree {ls['best_degree']} (test {ls['best/test/loss']:.4f}), GD degree "
+        f"{gd['best_degree']} (test {gd['best/test/loss']:.4f}); degree {top} test: LS "
+        f"{ls[f'degree{top}/test/loss']:.4g}, GD {gd[f'degree{top}/test/loss']:.4g} "
+        f"(MLflow run {run_id})"
+    )

@@ -11,13 +11,18 @@ their history): the flagship is not trained twice.
 
 from __future__ import annotations
 
+import csv
 import math
+from argparse import Namespace
 from collections.abc import Mapping
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from genlab.config import Params, with_overrides
 from genlab.data.splits import Splits
 from genlab.judged import judged, known_baseline, to_judge
+from genlab.outputs import read_json, write_csv, write_json
 from genlab.seeds import mean_std, seed_list, verdict
 
 STAGE = "train_seeds"
@@ -88,19 +93,10 @@ def fit_seed(params: Params, splits: Splits, model: str, seed: int, logger=None)
     )
 
 
-# where the training stages leave params' own seed: the training record and its history
-TRAINED = {"train": ("models", "plots/train"), "train_cnn": ("models_cnn", "plots/train_cnn")}
-
-
 def training_stage(params: Params, model: str) -> str:
     """The stage that trained `model` at params' own seed: `train_cnn` for the CNN beside."""
     return "train_cnn" if model == "cnn1d" and params.model.name != "cnn1d" else "train"
 
-
-def trained_paths(params: Params, model: str) -> tuple[str, str]:
-    """The training record (train.json) and history CSV of `model` at params' own seed."""
-    out, plots = TRAINED[training_stage(params, model)]
-    return f"{out}/train.json", f"{plots}/history.csv"
 
 
 def from_training(
@@ -185,6 +181,112 @@ def child_run(params: Params, model: str, seed: int, data_hash: str) -> dict[str
     return {"name": f"{model}-s{seed}", "tags": tags, "params": run_params(p)}
 
 
-def parent_metrics(summary: dict[str, dict[str, object]]) -> dict[str, object]:
+# ------------------------------------------------------------------ the stage (genlab.study)
+
+
+@dataclass
+class SeedsData:
+    """What the stage works on: the prepared data, the flagship models and their rows at
+    params' own seed (read from what `train` / `train_cnn` wrote)."""
+
+    splits: Splits
+    models: list[str]
+    own: list[SeedRow]
+
+
+@dataclass
+class SeedsResult:
+    rows: list[SeedRow]  # every model and seed, in (model, seed) order
+    models: list[str]
+    splits: Splits
+
+    @property
+    def summary(self) -> dict[str, dict[str, object]]:
+        return summarize(self.rows)
+
+
+def data(params: Params, paths: Namespace) -> SeedsData:
+    """The prepared data; each model's own-seed row from the training stage's record and
+    history (`--record`/`--history`, `--cnn-record`/`--cnn-history`)."""
+    from genlab.data import load_splits
+    from genlab.training import use_threads
+
+    splits, _ = load_splits(paths.data)
+    use_threads(params.train_seeds.torch_threads)
+    trained = {
+        "train": (paths.record, paths.history),
+        "train_cnn": (paths.cnn_record, paths.cnn_history),
+    }
+    models = flagship_models(params)
+    return SeedsData(splits, models, [_own_seed(params, m, trained) for m in models])
+
+
+def _own_seed(params: Params, model: str, trained: dict[str, tuple[str, str]]) -> SeedRow:
+    """Params' own seed of `model`, from the outputs of the stage that trained it."""
+    stage = training_stage(params, model)
+    record_path, history_path = trained[stage]
+    fix = f"run `dvc repro {stage}`"
+    record = read_json(record_path, "the training record", fix)
+    with open(history_path, newline="") as f:
+        history = [{k: float(v) for k, v in r.items() if v != ""} for r in csv.DictReader(f)]
+    return from_training(record, history, params, model)
+
+
+def open_runs(params: Params, seeds: SeedsData) -> AbstractContextManager:
+    """The stage's parent run; one child per model and seed it trains."""
+    from genlab.tracking import describe_run, run_params, run_tags, splits_hash, study
+
+    tags = run_tags(params, STAGE, splits_hash(seeds.splits), curves=False)
+    name = f"{params.train_seeds.seeds}seeds-{describe_run(params)}"
+    return study(params, STAGE, name, tags, run_params(params, STAGE, trained=False))
+
+
+def run(params: Params, seeds: SeedsData, runs) -> SeedsResult:
+    """Every other seed of each model, trained with its curves in its own child run."""
+    from genlab.progress import Progress
+
+    rows = list(seeds.own)
+    todo = [(m, s) for m in seeds.models for s in other_seeds(params)]
+    progress = Progress(STAGE, len(todo))
+    for model, seed in todo:
+        child_spec = child_run(params, model, seed, runs.data_hash)
+        with runs.child(**child_spec, logger=True) as child:
+            row = fit_seed(params, seeds.splits, model, seed, child.logger)
+            row.run_id = child.run_id
+            child.outcome(row.status, row.reason)
+            runs.log_metrics(child.run_id, {f"final/{k}": v for k, v in row.numbers.items()})
+        rows.append(row)
+        progress.step(f"{model} s{seed}")
+    rows.sort(key=lambda r: (seeds.models.index(r.model), r.seed))
+    return SeedsResult(rows, seeds.models, seeds.splits)
+
+
+def write(result: SeedsResult, paths: Namespace) -> list[Path]:
+    """plots/train_seeds/seeds.csv (one row per model and seed) and results/train_seeds.json
+    (means and spreads, the claims seed by seed, `to_judge`); the table goes on the parent."""
+    table = write_csv(Path(paths.plots) / "seeds.csv", [r.as_row() for r in result.rows])
+    write_json(
+        paths.results,
+        {
+            "seeds": sorted({r.seed for r in result.rows}),
+            "models": result.summary,
+            "claims": claims(result.rows, result.models),
+            "to_judge": models_to_judge(result.rows, result.splits),
+        },
+    )
+    return [table]
+
+
+def parent_metrics(result: SeedsResult) -> dict[str, object]:
     """The parent run's metrics: each model's means and spreads (`mlp/test/acc_std`)."""
-    return {f"{m}/{k}": v for m, s in summary.items() for k, v in s.items()}
+    return {f"{m}/{k}": v for m, s in result.summary.items() for k, v in s.items()}
+
+
+def line(result: SeedsResult, run_id: str | None) -> str:
+    parts = [
+        f"{m} test/acc {s['test/acc']:.3f} ± {s['test/acc_std']:.3f}, gap/acc "
+        f"{s['gap/acc']:.3f} ± {s['gap/acc_std']:.3f}"
+        for m, s in result.summary.items()
+    ]
+    seeds = len({r.seed for r in result.rows})
+    return f"train_seeds: {seeds} seeds; " + "; ".join(parts) + f" (MLflow run {run_id})"

@@ -64,11 +64,8 @@ def test_params_own_seed_is_the_selected_epoch_of_what_train_wrote(tiny_params):
     assert mlp.numbers == {"test/acc": 0.7, "train/acc": 0.9}
     cnn = study.from_training(record, history, tiny_params, "cnn1d")
     assert cnn.source == "train_cnn"
-    assert study.trained_paths(tiny_params, "cnn1d") == (
-        "models_cnn/train.json", "plots/train_cnn/history.csv"
-    )
-    main = ("models/train.json", "plots/train/history.csv")
-    assert study.trained_paths(tiny_params, "mlp") == main
+    assert study.training_stage(tiny_params, "cnn1d") == "train_cnn"
+    assert study.training_stage(tiny_params, "mlp") == "train"
 
 
 def test_a_seed_fit_reports_its_selected_epoch_and_is_stored_for_the_diagnosis(tiny_params):

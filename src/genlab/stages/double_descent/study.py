@@ -23,6 +23,7 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -335,6 +336,8 @@ class DoubleDescentResult:
     curve_width: int
     curve: list[Measure]  # the epoch curve of `curve_width`
     seconds: dict[int, float] = field(default_factory=dict)  # wall time per width
+    name: str = ""  # the parent run's name; the children's names end with it
+    run_id: str | None = None
 
     def mean(self, key: str) -> list[float]:
         return [float(w.final.values()[key].mean()) for w in self.widths]
@@ -370,11 +373,11 @@ class DoubleDescentResult:
         return rows
 
 
-def run_double_descent(params: Params) -> DoubleDescentResult:
+def run_double_descent(params: Params, task: NoisyTask | None = None) -> DoubleDescentResult:
     """Every width of the section, K seeds each; the epoch curve of one of them."""
     cfg = params.double_descent
     torch.set_num_threads(cfg.torch_threads)
-    task = noisy_task(params)
+    task = noisy_task(params) if task is None else task
     curve_points = snapshot_epochs(cfg.epochs, cfg.epoch_curve_points)
     progress = Progress(STAGE, len(cfg.widths))
     d_in = task.x_train.shape[-1]
@@ -494,38 +497,45 @@ def _numbers(d: dict, prefix: str = "") -> dict[str, float]:
     return out
 
 
-def track(params: Params, result: DoubleDescentResult, figures: Sequence, results: dict) -> str:
-    """One parent run for the stage, one child per width (the epoch curve as steps on its
-    width's child); figures on the parent. A failure ends the open runs as FAILED."""
-    tags = tracking.run_tags(
-        params, STAGE, result.task.data_hash(), description=results["sentence"], curves=False
-    )
+def run_name(params: Params, task: NoisyTask) -> str:
+    cfg = params.double_descent
+    return f"K{task.seeds}-n{task.n_train}-noise{cfg.label_noise:g}-s{params.seed}"
+
+
+def open_runs(params: Params, task: NoisyTask) -> AbstractContextManager[tracking.Study]:
+    """The stage's parent run; `track` adds one child per width and the reading's sentence."""
+    tags = tracking.run_tags(params, STAGE, task.data_hash(), curves=False)
     tags["genlab.dataset"] = "mnist1d"  # this study always draws MNIST-1D, whatever data.name
-    cfg = result.cfg
-    name = f"K{result.task.seeds}-n{result.task.n_train}-noise{cfg.label_noise:g}-s{params.seed}"
     logged = tracking.run_params(params, STAGE, trained=False, datasets=("mnist1d",))
-    with tracking.study(params, STAGE, name, tags, logged) as runs:
-        for w in result.widths:
-            variant = f"width{w.width}"
-            width = {
-                "width": w.width,
-                "n_params": w.n_params,
-                "seeds": result.task.seeds,
-                "n_train": result.task.n_train,
-                "label_noise": cfg.label_noise,
-                "epochs": cfg.epochs,
-            }
-            with runs.child(f"{variant}-{name}", {**tags, "genlab.variant": variant}, width) as c:
-                curve = result.curve if w.width == result.curve_width else [w.final]
-                for m in curve[:-1]:
-                    runs.log_metrics(c.run_id, m.stats(), m.epoch)
-                last = curve[-1].stats() | {"time_s": result.seconds.get(w.width, math.nan)}
-                runs.log_metrics(c.run_id, last, curve[-1].epoch)
-        flat = {
-            k: v
-            for k, v in _numbers(results).items()
-            if not k.startswith(("widths/", "epoch_curve/"))
+    return tracking.study(params, STAGE, run_name(params, task), tags, logged)
+
+
+def track(runs: tracking.Study, result: DoubleDescentResult) -> None:
+    """One child per width (the epoch curve as steps on its width's child), logged after the
+    stacked training; the parent's description is the reading's sentence."""
+    note = {"mlflow.note.content": summary(result)["sentence"]}
+    runs.tag(runs.run_id, note)
+    cfg, name = result.cfg, result.name
+    for w in result.widths:
+        variant = f"width{w.width}"
+        width = {
+            "width": w.width,
+            "n_params": w.n_params,
+            "seeds": result.task.seeds,
+            "n_train": result.task.n_train,
+            "label_noise": cfg.label_noise,
+            "epochs": cfg.epochs,
         }
-        runs.log_metrics(runs.run_id, flat)
-        runs.artifact(*figures)
-    return runs.run_id
+        tags = {**runs.tags, **note, "genlab.variant": variant}
+        with runs.child(f"{variant}-{name}", tags, width) as c:
+            curve = result.curve if w.width == result.curve_width else [w.final]
+            for m in curve[:-1]:
+                runs.log_metrics(c.run_id, m.stats(), m.epoch)
+            last = curve[-1].stats() | {"time_s": result.seconds.get(w.width, math.nan)}
+            runs.log_metrics(c.run_id, last, curve[-1].epoch)
+
+
+def parent_metrics(result: DoubleDescentResult) -> dict[str, float]:
+    """The summary's numbers, without the per-width and per-epoch lists (the children's)."""
+    flat = _numbers(summary(result))
+    return {k: v for k, v in flat.items() if not k.startswith(("widths/", "epoch_curve/"))}

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import math
 import tempfile
+from argparse import Namespace
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from pathlib import Path
@@ -220,7 +221,7 @@ def run_training(
     return Training(batch_size, kind, lr, result, final, child.run_id if child else "")
 
 
-def study_data(params: Params) -> Splits:
+def data(params: Params, paths: Namespace | None = None) -> Splits:
     """The study's data, drawn from params' seed."""
     return study_splits(base_params(params))
 
@@ -233,9 +234,9 @@ def open_runs(params: Params, splits: Splits) -> AbstractContextManager[Study]:
     return open_study(params, STAGE, name, splits)
 
 
-def run_study(params: Params, splits: Splits, runs: Study | None = None) -> StudyResult:
+def run(params: Params, splits: Splits, runs: Study | None = None) -> StudyResult:
     """Range tests over batch sizes x seeds, the scaling fit, then the fixed-vs-suggested runs
-    on `splits` (`study_data`); with `runs` (`open_runs`), one MLflow child per training."""
+    on `splits` (`data`); with `runs` (`open_runs`), one MLflow child per training."""
     from genlab.stages.lr_range.batch_size_finder import max_batch_size
 
     cfg = params.lr_range
@@ -390,12 +391,10 @@ def metrics(study: StudyResult) -> dict[str, object]:
     }
 
 
-def write_outputs(
-    study: StudyResult, plots_dir: str | Path, results_path: str | Path
-) -> list[Path]:
+def write(study: StudyResult, paths: Namespace) -> list[Path]:
     """Range-test curves (all runs, and the median per B), suggestions, training table, figure,
     metrics; returns the files to attach to the parent MLflow run."""
-    plots_dir = Path(plots_dir)
+    plots_dir, results_path = Path(paths.plots), paths.results
     rows = [
         {"batch_size": t.batch_size, "seed": t.seed, "step": i, "lr": lr, "loss": loss}
         for t in study.tests
@@ -441,12 +440,12 @@ def parent_metrics(study: StudyResult) -> dict[str, float]:
     return out
 
 
-def summary_line(study: StudyResult) -> str:
+def line(study: StudyResult, run_id: str | None = None) -> str:
     sc = study.scaling
     med = ", ".join(f"B={b}: {s['median']:.3g}" for b, s in study.spread.items())
     mbs = study.max_batch_size
     found = mbs.get("max_batch_size", mbs.get("status"))
     return (
         f"lr_range: slope s = {sc['slope']:.2f} ± {sc['slope_stderr']:.2f} "
-        f"(median lr* {med}); max batch size: {found}"
+        f"(median lr* {med}); max batch size: {found} (MLflow run {run_id})"
     )

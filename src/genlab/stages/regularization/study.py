@@ -405,6 +405,8 @@ class Study:
     n_train: int
     parent_run_id: str | None = None
     baseline: tuple[float | None, str] = (None, "")  # the data's error floor, if recorded
+    target: float = 0.0  # regularization.train_loss_target: the "epochs to reach it" claim
+    seed: int = 0  # params' own seed: its curves are the ones drawn
 
     def to_judge(self) -> dict:
         """Each variant's reported numbers and run, for the `diagnosis` stage."""
@@ -452,7 +454,10 @@ def open_runs(params: Params, plan: StudyPlan):
 def run_study(params: Params, plan: StudyPlan, runs: tracking.Study | None = None) -> Study:
     """Train each planned (variant, seed); with `runs` (`open_runs`), one MLflow child each."""
     cfg = params.regularization
-    study = Study([], len(plan.data.x_train), runs.run_id if runs else None, plan.baseline)
+    study = Study(
+        [], len(plan.data.x_train), runs.run_id if runs else None, plan.baseline,
+        cfg.train_loss_target, params.seed,
+    )
     progress = Progress(STAGE, len(plan.plans))
     for vp in plan.plans:
         with variant_run(runs, vp) as child:

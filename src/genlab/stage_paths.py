@@ -1,0 +1,61 @@
+"""A stage's input and output paths: written once, as arguments of its `cmd` in dvc.yaml.
+
+`dvc repro polyfit` runs `python pipelines/polyfit.py --results results/polyfit.json --plots
+plots/polyfit`; the stage's deps and outs in dvc.yaml name the same paths right beside that
+line (a test checks that every path argument is one of them), and no pipeline holds a path of
+its own. Run by hand without them (`python pipelines/tune.py` on a second machine, `torchrun
+... pipelines/train.py`), a stage takes the arguments of its own `cmd` in dvc.yaml, so it
+reads and writes exactly what `dvc repro` would.
+"""
+
+from __future__ import annotations
+
+import argparse
+import shlex
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+import yaml
+
+from genlab.paths import project_root
+
+
+def cmd_args(stage: str, root: Path | None = None) -> list[str]:
+    """The arguments dvc.yaml's `cmd` of `stage` gives its script."""
+    dvc_yaml = (root or project_root()) / "dvc.yaml"
+    spec = (yaml.safe_load(dvc_yaml.read_text()).get("stages") or {}).get(stage)
+    if spec is None:
+        raise ValueError(f"{dvc_yaml} has no stage '{stage}': run the stage from its project")
+    words = shlex.split(spec["cmd"])
+    script = next(i for i, w in enumerate(words) if w.endswith(".py"))
+    return words[script + 1 :]
+
+
+def parser_for(stage: str, names: Sequence[str]) -> argparse.ArgumentParser:
+    """`--name PATH` for each of `names` (`_` written `-`); none has a default of its own."""
+    parser = argparse.ArgumentParser(prog=f"pipelines/{stage}.py", add_help=False)
+    for name in names:
+        parser.add_argument(f"--{name.replace('_', '-')}", dest=name, metavar="PATH")
+    return parser
+
+
+def parse(
+    stage: str,
+    parser: argparse.ArgumentParser,
+    paths: Sequence[str],
+    argv: Sequence[str] | None = None,
+) -> argparse.Namespace:
+    """The command line's arguments; each of `paths` left out is taken from dvc.yaml's `cmd` of
+    `stage`, and must be found in one or the other."""
+    args = parser.parse_args(sys.argv[1:] if argv is None else list(argv))
+    left_out = [k for k in paths if getattr(args, k) is None]
+    if left_out:
+        from_dvc_yaml = parser.parse_args(cmd_args(stage))
+        for key in left_out:
+            setattr(args, key, getattr(from_dvc_yaml, key))
+    missing = [k for k in paths if getattr(args, k) is None]
+    if missing:
+        flags = ", ".join(f"--{k.replace('_', '-')}" for k in missing)
+        raise ValueError(f"no {flags} given, and dvc.yaml's cmd of stage '{stage}' has none")
+    return args
