@@ -10,6 +10,7 @@ objective), metrics/train_best.json (test loss and accuracy, gap), results/train
 in genlab/train_best tagged with the study and the trial.
 """
 
+from argparse import Namespace
 from pathlib import Path
 
 import yaml
@@ -35,8 +36,7 @@ from genlab.tracking import (
 )
 from genlab.training import fit, use_threads
 
-BEST, MODEL_DIR = Path("best_params.yaml"), "tuned"
-METRICS, PLOTS = "metrics/train_best.json", Path("plots/train_best")
+PATHS = ("best", "out", "metrics", "results", "plots")
 
 
 def read_best(path: Path) -> dict:
@@ -52,15 +52,16 @@ def read_best(path: Path) -> dict:
     return best
 
 
-def main() -> None:
+def main(paths: Namespace) -> None:
     params = load_params()
-    best = read_best(BEST)
+    best = read_best(Path(paths.best))
+    model_dir, plots = paths.out, Path(paths.plots)
     variant = retrain_params(params, best)
     splits = make_splits(variant.data, variant.seed)
     use_threads(variant.train.torch_threads)  # tune.torch_threads, as in the trials
     if not is_primary():  # another DDP rank: train its part, leave runs and files to rank 0
         stop = TrackingGuard().callbacks()  # stops with rank 0 if its tracking server dies
-        fit(variant, splits, checkpoint_dir=MODEL_DIR, distributed=True, extra_callbacks=stop)
+        fit(variant, splits, checkpoint_dir=model_dir, distributed=True, extra_callbacks=stop)
         return
     check_tracking(resolve_tracking_uri(params.tracking))
 
@@ -75,7 +76,7 @@ def main() -> None:
         logger = run.logger
         logger.log_hyperparams(run_params(variant, "tune.train_best"))  # what applies
         guard = TrackingGuard(logger, spawned=variant.train.strategy == "ddp_spawn")
-        result = fit(variant, splits, logger=logger, checkpoint_dir=MODEL_DIR, distributed=True,
+        result = fit(variant, splits, logger=logger, checkpoint_dir=model_dir, distributed=True,
                      extra_callbacks=guard.callbacks())
 
         metrics: dict = {
@@ -100,13 +101,13 @@ def main() -> None:
         metrics["to_judge"] = to_judge(judge, known_baseline(splits.info))
         # Local outputs first: a tracking server lost during or after the fit costs the run's
         # last metrics and tags, not the trained model and its numbers.
-        write_results(METRICS, metrics, tuned_model(metrics))
-        write_csv(PLOTS / "history.csv", reproducible_history(result.history))
+        write_results(paths.results, metrics, paths.metrics, tuned_model(metrics))
+        write_csv(plots / "history.csv", reproducible_history(result.history))
         title = f"{name} (tuned)"
-        fig = learning_curves(result.history, PLOTS / "learning_curve.png", title=title)
+        fig = learning_curves(result.history, plots / "learning_curve.png", title=title)
         guard.check()
         run.log_metrics(run.run_id, finals)
-        run.artifact(fig, BEST)
+        run.artifact(fig, paths.best)
         run.outcome(result.status, result.reason)
     scores = ", ".join(
         f"{k} {metrics[k]:.4f}" for k in ("val/loss", "test/loss", "test/acc") if k in metrics
@@ -119,4 +120,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    run_stage("train_best", main)
+    run_stage("train_best", main, paths=PATHS)

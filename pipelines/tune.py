@@ -15,6 +15,7 @@ then writes the same best_params.yaml.
 """
 
 import time
+from argparse import Namespace
 from pathlib import Path
 
 import yaml
@@ -28,10 +29,10 @@ from genlab.stages.tune import figures as tp
 from genlab.stages.tune import study as tuning
 from genlab.tracking import check_tracking, client, end_run, error_ending, resolve_tracking_uri
 
-BEST, METRICS, PLOTS = "best_params.yaml", "metrics/tune.json", Path("plots/tune")
+PATHS = ("best", "metrics", "results", "plots")
 
 
-def main() -> None:
+def main(paths: Namespace) -> None:
     t0 = time.perf_counter()
     params = load_params()
     tuning.check_space(params)
@@ -41,15 +42,15 @@ def main() -> None:
 
     result = tuning.run_study(params, splits)
     try:
-        publish(params, result, t0)
+        publish(params, result, t0, paths)
     except BaseException as err:  # the study's shared parent: no other process ends it
         end_run(client(params), result.parent_run_id, *error_ending(err))
         raise
 
 
-def publish(params: Params, result: tuning.StudyResult, t0: float) -> None:
+def publish(params: Params, result: tuning.StudyResult, t0: float, paths: Namespace) -> None:
     """Outputs, figures and the parent run's summary; nothing is written if none completed."""
-    tune, study = params.tune, result.study
+    tune, study, plots = params.tune, result.study, Path(paths.plots)
     selected = tuning.objective(params)  # train.selection.metric, resolved for tune.loss
     metric, direction = selected.name, selected.direction
     best = tuning.best_params_doc(params, study)  # raises (nothing written) if none completed
@@ -81,27 +82,27 @@ def publish(params: Params, result: tuning.StudyResult, t0: float) -> None:
         f"# Written by `dvc repro tune` (study {result.name}, {result.storage}): the trial with "
         f"the best {metric}.\n# train_best trains params.yaml + `overrides`. Do not edit.\n"
     )
-    write_atomic(BEST, header + yaml.safe_dump(best, sort_keys=False))
-    headline.write_results(METRICS, metrics, headline.study(metrics))
-    write_csv(PLOTS / "trials.csv", rows)
-    write_csv(PLOTS / "history.csv", tp.history_rows(rows, direction))
-    write_csv(PLOTS / "landscape.csv", [r for r in rows if r["status"] == "complete"])
-    write_csv(PLOTS / "best_lr_per_batch.csv", per_bs)
-    write_csv(PLOTS / "importances.csv", [{"param": k, "importance": v} for k, v in imp.items()])
+    write_atomic(paths.best, header + yaml.safe_dump(best, sort_keys=False))
+    headline.write_results(paths.results, metrics, paths.metrics, headline.study(metrics))
+    write_csv(plots / "trials.csv", rows)
+    write_csv(plots / "history.csv", tp.history_rows(rows, direction))
+    write_csv(plots / "landscape.csv", [r for r in rows if r["status"] == "complete"])
+    write_csv(plots / "best_lr_per_batch.csv", per_bs)
+    write_csv(plots / "importances.csv", [{"param": k, "importance": v} for k, v in imp.items()])
     figures = [
-        tp.history_figure(study, metric, direction, PLOTS / "optimization_history.png"),
+        tp.history_figure(study, metric, direction, plots / "optimization_history.png"),
         tp.importance_figure(
             study,
             params.seed,
-            PLOTS / "param_importances.png",
+            plots / "param_importances.png",
             importance["importance_trials"],
             importance["importance_reliable"],
         ),
-        tp.landscape_figure(rows, metric, direction, slope, PLOTS / "lr_batch.png"),
+        tp.landscape_figure(rows, metric, direction, slope, plots / "lr_batch.png"),
     ]
 
     mlflow, parent = client(params), result.parent_run_id
-    for path in (*figures, Path(BEST)):
+    for path in (*figures, Path(paths.best)):
         mlflow.log_artifact(parent, str(path))
     mlflow.log_metric(parent, "best/" + metric, best["value"])
     mlflow.log_metric(parent, "epochs_trained", epochs)
@@ -117,4 +118,4 @@ def publish(params: Params, result: tuning.StudyResult, t0: float) -> None:
 
 
 if __name__ == "__main__":
-    run_stage("tune", main)
+    run_stage("tune", main, paths=PATHS)

@@ -58,15 +58,12 @@ def study(results: Mapping) -> dict:
 def write_results(
     results_path: str | Path,
     results: Mapping,
-    metrics_path: str | Path | Mapping,
-    headline: Mapping | None = None,
+    metrics_path: str | Path,
+    headline: Mapping,
 ) -> None:
     """The full results to `results_path` (results/<stage>.json), the headline to
     `metrics_path` (metrics/<stage>.json); the headline is checked first, so a refused one
     writes neither."""
-    if isinstance(metrics_path, Mapping):  # TEMPORARY: old (metrics, results, headline) form
-        metrics_path, headline = results_path, metrics_path
-        results_path = Path("results") / f"{Path(metrics_path).stem}.json"
     check_short(headline)
     write_json(results_path, results)
     write_json(metrics_path, headline)
