@@ -4,7 +4,7 @@ Run: `.venv/bin/python benchmarks/team_study_scaling.py [--trials 32] [--repeats
 
 Starts its own team stack (PostgreSQL, S3 store, MLflow server; `genlab.team.stack.up`) in a
 temporary directory on free ports, stopped again at the end. Each "clone" is a separate process
-running the `tune` stage's study (`genlab.stages.tune.study.run_study`, n_workers 1) on the
+running the `tune` stage's study (`genlab.stages.tune.workers.run_study`, n_workers 1) on the
 default params.yaml study, pruner off and batch sizes 64-128 so every trial does about the same
 work, against the stack's OPTUNA_STORAGE and MLflow server. One clone, then two started
 together, fill a fresh study of `--trials` trials each time (rounds alternate the order).
@@ -38,13 +38,14 @@ def worker(study: str, trials: int) -> None:
     """One clone: the tune stage's study, until it holds `trials` trials."""
     from genlab.config import load_params, with_overrides
     from genlab.data import make_splits
-    from genlab.stages.tune import study as tuning
+    from genlab.stages.tune.space import base_params
+    from genlab.stages.tune.workers import run_study
     from genlab.tracking import client, end_run
 
     params = with_overrides(load_params(), {"tune.n_trials": trials, "tune.study_name": study})
     params = with_overrides(params, SAME_WORK)
-    splits = make_splits(tuning.base_params(params).data, params.seed)
-    result = tuning.run_study(params, splits)
+    splits = make_splits(base_params(params).data, params.seed)
+    result = run_study(params, splits)
     end_run(client(params), result.parent_run_id, "FINISHED")
 
 
@@ -52,7 +53,7 @@ def run_clones(n: int, trials: int, env: dict[str, str]) -> tuple[float, float, 
     """Start `n` clones on a fresh study; returns (trials/min, wall s, counted trials)."""
     import optuna
 
-    from genlab.stages.tune import study as tuning
+    from genlab.stages.tune.trials import counts_toward_budget
 
     study = f"bench-{n}-{uuid.uuid4().hex[:6]}"
     cmd = [sys.executable, __file__, "--worker", study, "--trials", str(trials)]
@@ -66,7 +67,7 @@ def run_clones(n: int, trials: int, env: dict[str, str]) -> tuple[float, float, 
     done = [
         t
         for t in optuna.load_study(study_name=study, storage=storage).trials
-        if tuning.counts_toward_budget(t)
+        if counts_toward_budget(t)
     ]
     span = max(t.datetime_complete for t in done) - min(t.datetime_start for t in done)
     return len(done) / span.total_seconds() * 60, wall, len(done)

@@ -26,8 +26,8 @@ ROOT = Path(__file__).resolve().parents[1]
 
 def one_study(params, splits, pruner: str, workdir: Path) -> dict:
     from genlab.config import with_overrides
-    from genlab.stages.tune import study as tuning
-    from genlab.stages.tune.figures import trial_rows
+    from genlab.stages.tune.results import best_trial, trial_rows
+    from genlab.stages.tune.workers import run_study
     from genlab.tracking import client, end_run
 
     variant = with_overrides(
@@ -38,11 +38,11 @@ def one_study(params, splits, pruner: str, workdir: Path) -> dict:
         },
     )
     t0 = time.perf_counter()
-    result = tuning.run_study(variant, splits)
+    result = run_study(variant, splits)
     wall = time.perf_counter() - t0
     end_run(client(variant), result.parent_run_id, "FINISHED")
     rows = trial_rows(result.study, variant.tune)
-    best = tuning.best_trial(result.study)
+    best = best_trial(result.study)
     return {
         "best": float(best.value),
         "epochs": sum(r["epochs"] for r in rows),
@@ -67,7 +67,7 @@ def main() -> None:
         os.environ.pop("OPTUNA_STORAGE", None)
         from genlab.config import load_params, with_overrides
         from genlab.data import make_splits
-        from genlab.stages.tune import study as tuning
+        from genlab.stages.tune.space import base_params, objective_metric
 
         params = load_params()
         overrides = {k: yaml.safe_load(v) for k, v in (kv.split("=", 1) for kv in args.set)}
@@ -75,7 +75,7 @@ def main() -> None:
             overrides["tune.n_trials"] = args.trials
         params = with_overrides(params, overrides)
         seeds = args.seeds or [params.seed]
-        tune, objective = params.tune, tuning.objective(params)  # train.selection.metric
+        tune, objective = params.tune, objective_metric(params)  # train.selection.metric
         print(
             f"study: {tune.model} on {tune.data}, {tune.n_trials} trials x <= {tune.max_epochs} "
             f"epochs, objective {objective.name}; seeds {seeds}; {os.cpu_count()} CPU cores"
@@ -83,7 +83,7 @@ def main() -> None:
         results: dict[str, list[dict]] = {}
         for seed in seeds:
             p = with_overrides(params, {"seed": seed})
-            splits = make_splits(tuning.base_params(p).data, seed)
+            splits = make_splits(base_params(p).data, seed)
             for pruner in [*(() if args.skip_baseline else ("none",)), *args.pruners]:
                 r = one_study(p, splits, pruner, work)
                 results.setdefault(pruner, []).append(r)

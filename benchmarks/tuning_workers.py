@@ -37,11 +37,12 @@ def main() -> None:
         os.environ.pop("OPTUNA_STORAGE", None)
         from genlab.config import load_params, with_overrides
         from genlab.data import make_splits
-        from genlab.stages.tune import study as tuning
+        from genlab.stages.tune.space import base_params
+        from genlab.stages.tune.workers import run_study
         from genlab.tracking import client, end_run, ensure_experiment
 
         params = load_params()
-        splits = make_splits(tuning.base_params(params).data, params.seed)
+        splits = make_splits(base_params(params).data, params.seed)
         tune = params.tune
         print(
             f"study: {tune.model} on {tune.data}, {args.trials} trials x {tune.max_epochs} "
@@ -63,7 +64,7 @@ def main() -> None:
                     },
                 )
                 t0 = time.perf_counter()
-                result = tuning.run_study(variant, splits)
+                result = run_study(variant, splits)
                 wall = time.perf_counter() - t0
                 end_run(client(variant), result.parent_run_id, "FINISHED")
                 recorded = len(result.study.trials)

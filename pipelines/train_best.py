@@ -24,7 +24,7 @@ from genlab.headline import tuned_model, write_results
 from genlab.judged import judged, known_baseline, to_judge
 from genlab.outputs import reproducible_history, write_csv
 from genlab.plotting import learning_curves
-from genlab.stages.tune.study import retrain_params
+from genlab.stages.tune.space import retrain_params
 from genlab.tracking import (
     check_tracking,
     describe_run,

@@ -25,8 +25,10 @@ from genlab.cli import run_stage
 from genlab.config import Params, load_params
 from genlab.data import make_splits
 from genlab.outputs import write_atomic, write_csv
-from genlab.stages.tune import figures as tp
-from genlab.stages.tune import study as tuning
+from genlab.stages.tune import figures, results
+from genlab.stages.tune.space import base_params, check_space, objective_metric
+from genlab.stages.tune.trials import STATUS_NAMES
+from genlab.stages.tune.workers import StudyResult, run_study
 from genlab.tracking import check_tracking, client, end_run, error_ending, resolve_tracking_uri
 
 PATHS = ("best", "metrics", "results", "plots")
@@ -35,12 +37,12 @@ PATHS = ("best", "metrics", "results", "plots")
 def main(paths: Namespace) -> None:
     t0 = time.perf_counter()
     params = load_params()
-    tuning.check_space(params)
+    check_space(params)
     check_tracking(resolve_tracking_uri(params.tracking))
-    base = tuning.base_params(params)
+    base = base_params(params)
     splits = make_splits(base.data, params.seed)
 
-    result = tuning.run_study(params, splits)
+    result = run_study(params, splits)
     try:
         publish(params, result, t0, paths)
     except BaseException as err:  # the study's shared parent: no other process ends it
@@ -48,18 +50,18 @@ def main(paths: Namespace) -> None:
         raise
 
 
-def publish(params: Params, result: tuning.StudyResult, t0: float, paths: Namespace) -> None:
+def publish(params: Params, result: StudyResult, t0: float, paths: Namespace) -> None:
     """Outputs, figures and the parent run's summary; nothing is written if none completed."""
     tune, study, plots = params.tune, result.study, Path(paths.plots)
-    selected = tuning.objective(params)  # train.selection.metric, resolved for tune.loss
+    selected = objective_metric(params)  # train.selection.metric, resolved for tune.loss
     metric, direction = selected.name, selected.direction
-    best = tuning.best_params_doc(params, study)  # raises (nothing written) if none completed
-    rows = tp.trial_rows(study, tune)
-    per_bs = tp.best_lr_per_batch(rows, direction)
-    slope = tp.loglog_slope([(b["batch_size"], b["lr"]) for b in per_bs])
-    importance = tp.importance_record(study, params.seed, tune.min_trials_for_importance)
+    best = results.best_params_doc(params, study)  # raises (nothing written) if none completed
+    rows = results.trial_rows(study, tune)
+    per_bs = results.best_lr_per_batch(rows, direction)
+    slope = results.loglog_slope([(b["batch_size"], b["lr"]) for b in per_bs])
+    importance = results.importance_record(study, params.seed, tune.min_trials_for_importance)
     imp = importance["importance"]  # a ranking only where importance_reliable
-    counts = {s: sum(r["status"] == s for r in rows) for s in tuning.STATUS_NAMES}
+    counts = {s: sum(r["status"] == s for r in rows) for s in STATUS_NAMES}
     trained = [r for r in rows if r["status"] not in ("interrupted", "surplus")]
     epochs = sum(r["epochs"] for r in trained)
     metrics = {
@@ -85,24 +87,18 @@ def publish(params: Params, result: tuning.StudyResult, t0: float, paths: Namesp
     write_atomic(paths.best, header + yaml.safe_dump(best, sort_keys=False))
     headline.write_results(paths.results, metrics, paths.metrics, headline.study(metrics))
     write_csv(plots / "trials.csv", rows)
-    write_csv(plots / "history.csv", tp.history_rows(rows, direction))
+    write_csv(plots / "history.csv", results.history_rows(rows, direction))
     write_csv(plots / "landscape.csv", [r for r in rows if r["status"] == "complete"])
     write_csv(plots / "best_lr_per_batch.csv", per_bs)
     write_csv(plots / "importances.csv", [{"param": k, "importance": v} for k, v in imp.items()])
-    figures = [
-        tp.history_figure(study, metric, direction, plots / "optimization_history.png"),
-        tp.importance_figure(
-            study,
-            params.seed,
-            plots / "param_importances.png",
-            importance["importance_trials"],
-            importance["importance_reliable"],
-        ),
-        tp.landscape_figure(rows, metric, direction, slope, plots / "lr_batch.png"),
+    pngs = [
+        figures.history_figure(study, rows, metric, direction, plots / "optimization_history.png"),
+        figures.importance_figure(study, importance, plots / "param_importances.png"),
+        figures.landscape_figure(rows, metric, direction, slope, plots / "lr_batch.png"),
     ]
 
     mlflow, parent = client(params), result.parent_run_id
-    for path in (*figures, Path(paths.best)):
+    for path in (*pngs, Path(paths.best)):
         mlflow.log_artifact(parent, str(path))
     mlflow.log_metric(parent, "best/" + metric, best["value"])
     mlflow.log_metric(parent, "epochs_trained", epochs)

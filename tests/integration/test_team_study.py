@@ -24,7 +24,7 @@ import pytest
 import yaml
 from optuna.trial import TrialState
 
-from genlab.stages.tune import study as tuning
+from genlab.stages.tune.trials import counts_toward_budget, status
 from tests.conftest import tiny_raw
 from tests.repo_copy import BIN, make_repo_copy
 
@@ -141,7 +141,7 @@ def race(team_settings, tmp_path_factory) -> Race:
 
 def test_two_clones_fill_one_study_with_exactly_n_trials(race):
     study = load(race.env, race.name)
-    counted = [t for t in study.trials if tuning.counts_toward_budget(t)]
+    counted = [t for t in study.trials if counts_toward_budget(t)]
     assert len(counted) == N_TRIALS
     numbers = [t.number for t in study.trials]
     assert numbers == list(range(len(numbers)))
@@ -158,13 +158,13 @@ def test_a_killed_clone_trial_is_failed_by_heartbeat_and_retried(race, team_env)
     study = load(race.env, race.name)
     assert len(race.killed) == 1, race.killed
     killed = study.trials[race.killed[0]]
-    assert killed.state == TrialState.FAIL and tuning.status(killed) == "interrupted"
-    assert not tuning.counts_toward_budget(killed)
+    assert killed.state == TrialState.FAIL and status(killed) == "interrupted"
+    assert not counts_toward_budget(killed)
     retries = [t for t in study.trials if t.system_attrs.get("failed_trial") == killed.number]
     assert len(retries) == 1
     retry = retries[0]
     assert retry.number > killed.number and retry.params == killed.params
-    assert tuning.counts_toward_budget(retry) and owner_pid(retry) == race.pid_b
+    assert counts_toward_budget(retry) and owner_pid(retry) == race.pid_b
     assert retry.user_attrs["retry_of"] == killed.number
     client = mlflow_client(team_env)
     run = client.get_run(killed.user_attrs[RUN])

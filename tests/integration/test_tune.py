@@ -19,7 +19,10 @@ import optuna
 import pytest
 import yaml
 
-from genlab.stages.tune import study as tuning
+from genlab.stages.tune.runs import study_run_name, trial_run_name
+from genlab.stages.tune.space import hp_from_params
+from genlab.stages.tune.storage import open_storage
+from genlab.stages.tune.trials import counts_toward_budget, n_counted, status
 from tests.conftest import copy_of, tiny_raw
 from tests.repo_copy import BIN, sh, write_params
 
@@ -37,7 +40,7 @@ def repo(reproduced, tmp_path_factory) -> Path:
 
 def study_of(repo: Path, name: str | None = None) -> optuna.Study:
     name = name or json.loads((repo / "results/tune.json").read_text())["study"]
-    storage = tuning.open_storage(str(repo / "studies/optuna.journal"))
+    storage = open_storage(str(repo / "studies/optuna.journal"))
     return optuna.load_study(study_name=name, storage=storage)
 
 
@@ -75,7 +78,7 @@ def test_mlflow_parent_with_one_child_per_trial(repo):
     assert len(parents) == 1
     parent = parents[0]
     assert parent.info.status == "FINISHED"
-    assert parent.info.run_name == tuning.study_run_name(parent.data.tags["optuna.study"])
+    assert parent.info.run_name == study_run_name(parent.data.tags["optuna.study"])
     children = [r for r in runs if r.data.tags.get("mlflow.parentRunId") == parent.info.run_id]
     study = study_of(repo)
     assert len(children) == len(study.trials) == N_TRIALS
@@ -83,10 +86,10 @@ def test_mlflow_parent_with_one_child_per_trial(repo):
     for run in children:
         t = study.trials[int(run.data.tags["optuna.trial"])]
         assert run.info.status == expected[t.state.name]
-        assert run.data.tags["optuna.state"] == tuning.status(t)
+        assert run.data.tags["optuna.state"] == status(t)
         penalty = tiny_raw()["tune"]["space"]["penalty"]
-        hp = tuning.hp_from_params(t.params)
-        assert run.info.run_name == tuning.trial_run_name(t.number, hp, penalty)
+        hp = hp_from_params(t.params)
+        assert run.info.run_name == trial_run_name(t.number, hp, penalty)
         assert run.info.run_name.startswith(f"t{t.number}-lr")
         assert float(run.data.params["train.optimizer.lr"]) == pytest.approx(t.params["lr"])
         # a trial logs what it trained with (gaussians, mlp): no other dataset, model or stage
@@ -162,7 +165,7 @@ def test_killed_stage_resumes_without_losing_or_repeating_trials(repo):
     try:
         deadline = time.monotonic() + 120
         while time.monotonic() < deadline:
-            if tuning.n_counted(study_of(repo, name)) > N_TRIALS:
+            if n_counted(study_of(repo, name)) > N_TRIALS:
                 break
             time.sleep(0.2)
         else:
@@ -170,18 +173,18 @@ def test_killed_stage_resumes_without_losing_or_repeating_trials(repo):
     finally:
         os.killpg(proc.pid, signal.SIGKILL)
         proc.wait()
-    killed_at = tuning.n_counted(study_of(repo, name))
+    killed_at = n_counted(study_of(repo, name))
     assert N_TRIALS < killed_at < N_TRIALS + 4
 
     out = sh(["dvc", "repro", "tune"], repo).stdout
     assert "Running stage 'tune'" in out
     study = study_of(repo)
-    assert tuning.n_counted(study) == N_TRIALS + 4
+    assert n_counted(study) == N_TRIALS + 4
     numbers = [t.number for t in study.trials]
     assert numbers == list(range(len(numbers)))  # no duplicates, no gaps
     for number, (state, value) in first.items():  # finished trials kept as they were
         assert (study.trials[number].state, study.trials[number].value) == (state, value)
-    extra = [t for t in study.trials if not tuning.counts_toward_budget(t)]
+    extra = [t for t in study.trials if not counts_toward_budget(t)]
     assert all(t.user_attrs["status"] == "interrupted" for t in extra)  # the trial in flight
     assert not study.get_trials(states=(optuna.trial.TrialState.RUNNING,))
     metrics = json.loads((repo / "results/tune.json").read_text())

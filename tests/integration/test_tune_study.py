@@ -12,7 +12,11 @@ from optuna.trial import TrialState
 from genlab import tracking
 from genlab.config import parse_params
 from genlab.data import make_splits
-from genlab.stages.tune import study as tuning
+from genlab.stages.tune import workers
+from genlab.stages.tune.objective import Objective
+from genlab.stages.tune.results import best_params_doc
+from genlab.stages.tune.space import base_params
+from genlab.stages.tune.trials import counts_toward_budget
 from tests.conftest import tiny_raw
 from tests.unit.stages import test_tune as unit
 
@@ -32,9 +36,9 @@ def _mlflow(stores):
 @pytest.mark.slow
 def test_pruner_stops_a_trial_through_the_lightning_callback(stores):
     p = params_with()
-    splits = make_splits(tuning.base_params(p).data, p.seed)
+    splits = make_splits(base_params(p).data, p.seed)
     parent = tracking.start_run(p, "tune", "parent", {})
-    objective = tuning.Objective(p, splits, parent, "hash")
+    objective = Objective(p, splits, parent, "hash")
     # prunes as soon as a validation metric above 0 is reported (val/acc, the objective of
     # tune.loss ce): after the first epoch
     study = optuna.create_study(pruner=optuna.pruners.ThresholdPruner(upper=0.0))
@@ -59,14 +63,14 @@ def test_diverging_trials_are_recorded_and_the_study_goes_on(stores):
     space = {"lr": [5.0, 10.0], "strength": [9.0, 10.0], "batch_size": [16, 32]}
     raw["tune"].update(n_trials=2, space=space)
     p = parse_params(raw)  # weights grow x(lr * lambda - 1) >= 44 per step: the loss overflows
-    result = tuning.run_study(p, make_splits(tuning.base_params(p).data, p.seed))
+    result = workers.run_study(p, make_splits(base_params(p).data, p.seed))
     trials = result.study.trials
     assert len(trials) == 2 and result.new_trials == 2
     for t in trials:
         assert t.state == TrialState.FAIL and t.user_attrs["status"] == "diverged"
         assert "became" in t.user_attrs["reason"]
     with pytest.raises(ValueError, match="no trial completed"):
-        tuning.best_params_doc(p, result.study)
+        best_params_doc(p, result.study)
     client, runs = _mlflow(stores)
     children = [r for r in runs if r.data.tags.get("mlflow.parentRunId") == result.parent_run_id]
     assert len(children) == 2
@@ -79,22 +83,22 @@ def test_two_workers_fill_an_exact_budget(stores, monkeypatch):
     n = 4  # trials per worker; each takes ~2 s so the spawned worker joins in time (~6-10 s)
     # Worker 0 (this process) pauses before each trial so that the spawned worker, which takes
     # ~6-10 s to import, joins before the budget is spent even on a loaded machine. The spawned
-    # worker imports tuning afresh: it runs unpatched.
-    one_trial = tuning.run_one_trial
+    # worker imports the workers module afresh: it runs unpatched.
+    one_trial = workers.run_one_trial
     monkeypatch.setattr(
-        tuning, "run_one_trial", lambda *a, **k: (time.sleep(1.5), one_trial(*a, **k))[1]
+        workers, "run_one_trial", lambda *a, **k: (time.sleep(1.5), one_trial(*a, **k))[1]
     )
     raw = tiny_raw()
     raw["data"]["gaussians"]["n_train"] = 8000
     raw["tune"].update(n_workers=2, n_trials=2 * n, pruner={"name": "none"})
     raw["tune"]["space"]["batch_size"] = [16, 32]
     p = parse_params(raw)
-    splits = make_splits(tuning.base_params(p).data, p.seed)
-    result = tuning.run_study(p, splits)
+    splits = make_splits(base_params(p).data, p.seed)
+    result = workers.run_study(p, splits)
     trials = result.study.trials
     assert len(trials) == 2 * n
     assert sorted(t.number for t in trials) == list(range(2 * n))
-    assert all(tuning.counts_toward_budget(t) for t in trials)
+    assert all(counts_toward_budget(t) for t in trials)
     owners = {t.user_attrs["owner"] for t in trials}
     assert len(owners) == 2, owners  # both processes ran trials
     client, runs = _mlflow(stores)
@@ -107,7 +111,7 @@ def test_two_workers_fill_an_exact_budget(stores, monkeypatch):
         assert float(r.data.params["train.optimizer.lr"]) == pytest.approx(t.params["lr"])
         assert len(client.get_metric_history(r.info.run_id, "val/loss")) == t.user_attrs["epochs"]
     # a rerun with the budget already spent adds nothing
-    again = tuning.run_study(p, splits)
+    again = workers.run_study(p, splits)
     assert again.new_trials == 0 and len(again.study.trials) == 2 * n
     assert again.parent_run_id == result.parent_run_id  # one parent run per study
 
@@ -115,7 +119,7 @@ def test_two_workers_fill_an_exact_budget(stores, monkeypatch):
 @pytest.mark.slow
 def test_an_rdb_url_holds_the_study_too(stores):
     p = params_with(storage="sqlite:///studies.db", n_trials=2, max_epochs=2, pruner__name="none")
-    result = tuning.run_study(p, make_splits(tuning.base_params(p).data, p.seed))
+    result = workers.run_study(p, make_splits(base_params(p).data, p.seed))
     assert result.storage == "sqlite:///studies.db" and (stores / "studies.db").is_file()
     loaded = optuna.load_study(study_name=result.name, storage="sqlite:///studies.db")
     assert [t.state for t in loaded.trials] == [TrialState.COMPLETE] * 2

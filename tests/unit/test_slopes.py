@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from genlab.slopes import loglog_fit
-from genlab.stages.tune.figures import loglog_slope
+from genlab.stages.tune.results import loglog_slope
 
 
 def test_fit_recovers_an_exact_power_law():

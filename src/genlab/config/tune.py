@@ -4,7 +4,7 @@ The search space, the objective and the base training config (`data.<name>`, `mo
 `train`, `seed`) define what a trial's value means; their hash names the study, so changing any
 of them starts a new study while `n_trials`, `n_workers`, `storage`, the heartbeat timing, the
 sampler's startup and the pruner only change how the same study proceeds (see
-genlab.stages.tune.study.study_name).
+genlab.stages.tune.space.study_name).
 
 The objective is `train.selection.metric` resolved for `tune.loss` (`TrainConfig.selected`):
 one key decides what early stopping, the checkpoint and the study optimize, so a trial is

@@ -1,7 +1,7 @@
-"""The tuning library (genlab.stages.tune.study, .study_runs, .tuning_plots): search space,
-study naming, budget bookkeeping (exact under races: trials give way in number order), stale
-trials and their retry, the study's one MLflow parent run (creator records it, joiners wait for
-it, old studies adopt one), summary math (hand-computed). Real studies:
+"""The tuning library (genlab.stages.tune): search space, study naming, budget bookkeeping
+(exact under races: trials give way in number order), stale trials and their retry, the study's
+one MLflow parent run (creator records it, joiners wait for it, old studies adopt one), summary
+math (hand-computed), figures drawn from the recorded numbers. Real studies:
 tests/integration/test_tune_study.py."""
 
 from __future__ import annotations
@@ -23,9 +23,47 @@ from optuna.trial import TrialState
 from genlab import tracking
 from genlab.config import ConfigError, parse_params, with_overrides
 from genlab.data import make_splits
-from genlab.stages.tune import figures as tp
-from genlab.stages.tune import storage as study_runs
-from genlab.stages.tune import study as tuning
+from genlab.owners import owner_id, pid_alive
+from genlab.stages.tune import figures
+from genlab.stages.tune.figures import importance_title
+from genlab.stages.tune.objective import Objective, best_value, search_splits
+from genlab.stages.tune.results import (
+    best_lr_per_batch,
+    history_rows,
+    importance_record,
+    loglog_slope,
+    trial_rows,
+)
+from genlab.stages.tune.runs import (
+    PARENT_WAIT_S,
+    claim_parent,
+    close_run,
+    finish_trial_run,
+    resume_parent,
+    study_parent_run,
+    study_run_name,
+    trial_run_name,
+    wait_for_parent,
+)
+from genlab.stages.tune.space import (
+    base_params,
+    check_space,
+    hp_from_params,
+    objective_metric,
+    study_name,
+    suggest,
+    trial_overrides,
+)
+from genlab.stages.tune.storage import OWNER, STATUS, open_storage, open_study
+from genlab.stages.tune.trials import (
+    counts_toward_budget,
+    fail_stale_trials,
+    n_counted,
+    room_left,
+    status,
+    within_budget,
+)
+from genlab.stages.tune.workers import run_one_trial
 from tests.conftest import fresh_store, tiny_raw
 
 
@@ -86,38 +124,38 @@ def _regression_tune(**train_selection) -> dict:
 
 def test_the_objective_is_the_selection_metric_resolved_for_the_tuned_loss():
     p = params_with()  # tune.loss ce, train.selection.metric auto
-    assert tuning.objective(p).name == "val/acc" and tuning.objective(p).direction == "maximize"
+    assert objective_metric(p).name == "val/acc" and objective_metric(p).direction == "maximize"
     p = parse_params(_regression_tune())  # train.loss ce (gaussians), tune.loss mse (poly)
     assert p.train.selected.name == "val/acc"  # the train stage's own selection
-    assert tuning.objective(p).name == "val/loss" and tuning.objective(p).direction == "minimize"
+    assert objective_metric(p).name == "val/loss" and objective_metric(p).direction == "minimize"
 
 
 def test_accuracy_objective_needs_classification():
     p = parse_params(_regression_tune(metric="val/acc"))
     with pytest.raises(ConfigError, match="metric 'val/acc' needs a classification loss"):
-        tuning.objective(p)
+        objective_metric(p)
 
 
 def test_space_must_fit_the_training_config():
     p = params_with(space__penalty="weight_decay")
     with pytest.raises(ConfigError, match="tune.space does not fit"):
-        tuning.check_space(p)  # weight_decay with train.optimizer.name adam is refused
+        check_space(p)  # weight_decay with train.optimizer.name adam is refused
     p = with_overrides(p, {"train.optimizer.name": "gd"})
     with pytest.raises(ConfigError, match="batch_size, which optimizer 'gd' ignores"):
-        tuning.check_space(p)
+        check_space(p)
 
 
 # --------------------------------------------------------------------------------- space
 def test_a_sampled_configuration_maps_onto_params():
     p = params_with(space__dropout=[0.0, 0.5])
     trial = optuna.trial.FixedTrial({"lr": 0.01, "batch_size_log2": 5, "l2": 1e-4, "dropout": 0.2})
-    hp = tuning.suggest(trial, p.tune)
+    hp = suggest(trial, p.tune)
     assert hp == {"lr": 0.01, "batch_size": 32, "l2": 1e-4, "dropout": 0.2}
-    variant = with_overrides(tuning.base_params(p), tuning.trial_overrides(p.tune, hp))
+    variant = with_overrides(base_params(p), trial_overrides(p.tune, hp))
     assert variant.train.optimizer.lr == 0.01 and variant.train.optimizer.batch_size == 32
     assert variant.train.regularization.l2 == 1e-4 and variant.model.mlp.dropout == 0.2
     assert variant.data.name == "gaussians" and variant.train.max_epochs == 3
-    assert tuning.hp_from_params({"batch_size_log2": 7, "lr": 0.1}) == {
+    assert hp_from_params({"batch_size_log2": 7, "lr": 0.1}) == {
         "lr": 0.1,
         "batch_size": 128,
     }
@@ -125,7 +163,7 @@ def test_a_sampled_configuration_maps_onto_params():
 
 def test_study_name_follows_what_defines_a_trial_value():
     p = params_with()
-    name = tuning.study_name(p)
+    name = study_name(p)
     assert name.startswith("tune-gaussians-mlp-") and len(name) == len("tune-gaussians-mlp-") + 8
     same = {  # how the study proceeds, or keys the search overrides anyway
         "tune.n_trials": 50,
@@ -144,7 +182,7 @@ def test_study_name_follows_what_defines_a_trial_value():
         "train.selection.metric": "val/acc",  # what auto resolves to for loss ce
     }
     for key, value in same.items():
-        assert tuning.study_name(with_overrides(p, {key: value})) == name, key
+        assert study_name(with_overrides(p, {key: value})) == name, key
     different = {
         "tune.space.lr": [1e-3, 1e-1],
         "tune.max_epochs": 5,
@@ -155,8 +193,8 @@ def test_study_name_follows_what_defines_a_trial_value():
         "data.gaussians.n_train": 99,
     }
     for key, value in different.items():
-        assert tuning.study_name(with_overrides(p, {key: value})) != name, key
-    assert tuning.study_name(with_overrides(p, {"tune.study_name": "mine"})) == "mine"
+        assert study_name(with_overrides(p, {key: value})) != name, key
+    assert study_name(with_overrides(p, {"tune.study_name": "mine"})) == "mine"
 
 
 # ---------------------------------------------------------------------------- bookkeeping
@@ -175,37 +213,37 @@ def test_budget_counts_finished_trials_not_interrupted_ones():
         (_trial(TrialState.FAIL, status="surplus"), "surplus", False),
         (_trial(TrialState.FAIL), "interrupted", False),  # its worker vanished (heartbeat)
     ]
-    for t, status, counted in cases:
-        assert tuning.status(t) == status
-        assert tuning.counts_toward_budget(t) is counted
+    for t, expected, counted in cases:
+        assert status(t) == expected
+        assert counts_toward_budget(t) is counted
 
 
 def test_pid_alive():
     import os
 
-    assert tuning.pid_alive(os.getpid())
+    assert pid_alive(os.getpid())
     done = subprocess.run(
         [sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True
     )
-    assert not tuning.pid_alive(int(done.stdout))
+    assert not pid_alive(int(done.stdout))
 
 
 def test_stale_running_trials_of_dead_processes_are_failed(stores):
     p = params_with()
-    storage = tuning.open_storage("studies/optuna.journal")
+    storage = open_storage("studies/optuna.journal")
     study = optuna.create_study(study_name="s", storage=storage)
     dead = subprocess.run(
         [sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True
     )
     owners = {
         "dead": f"{socket.gethostname()}:{int(dead.stdout)}",
-        "alive": tuning.owner_id(),
+        "alive": owner_id(),
         "elsewhere": "another-host:1",
     }
     for owner in owners.values():
-        study.ask().set_user_attr(tuning.OWNER, owner)
+        study.ask().set_user_attr(OWNER, owner)
     study.ask()  # no owner: killed before its first attribute
-    stale = tuning.fail_stale_trials(study, storage, p, shared=False)
+    stale = fail_stale_trials(study, storage, p, shared=False)
     assert stale == [0, 3]
     trials = optuna.load_study(study_name="s", storage=storage).trials
     assert [t.state for t in trials] == [
@@ -215,7 +253,7 @@ def test_stale_running_trials_of_dead_processes_are_failed(stores):
         TrialState.FAIL,
     ]
     assert trials[0].user_attrs["status"] == "interrupted"
-    assert not tuning.counts_toward_budget(trials[0])
+    assert not counts_toward_budget(trials[0])
 
 
 def _numbered(states: list[TrialState]) -> list:
@@ -231,28 +269,28 @@ def test_budget_is_taken_in_trial_number_order():
     C, R, W, F = TrialState.COMPLETE, TrialState.RUNNING, TrialState.WAITING, TrialState.FAIL
     trials = _numbered([C, F, R, C, W, R, R])  # 0..6; the FAIL (1) was interrupted
     # budget 4: trials 0, 3 counted and 2, 4 live come first; 5 and 6 must give way
-    assert [tuning.within_budget(trials, n, 4) for n in range(7)] == [True] * 5 + [False] * 2
-    assert tuning.within_budget(trials, 6, 6)
+    assert [within_budget(trials, n, 4) for n in range(7)] == [True] * 5 + [False] * 2
+    assert within_budget(trials, 6, 6)
     # room for one more trial: counted (0, 3) + running (2, 5, 6) = 5; the queued 4 is run next
-    assert tuning.room_left(trials, 6) and not tuning.room_left(trials, 5)
+    assert room_left(trials, 6) and not room_left(trials, 5)
 
 
 def test_a_surplus_trial_gives_way_before_training(stores):
     p = params_with(n_trials=2)
-    study = optuna.create_study(study_name="s", storage=tuning.open_storage("studies/j.log"))
+    study = optuna.create_study(study_name="s", storage=open_storage("studies/j.log"))
     for _ in range(2):
         study.add_trial(_trial(TrialState.COMPLETE))
-    splits = make_splits(tuning.base_params(p).data, p.seed)
-    objective = tuning.Objective(p, splits, "no-parent-needed", "hash")
-    t = tuning.run_one_trial(study, objective)
-    assert t.state == TrialState.FAIL and tuning.status(t) == "surplus"
+    splits = make_splits(base_params(p).data, p.seed)
+    objective = Objective(p, splits, "no-parent-needed", "hash")
+    t = run_one_trial(study, objective)
+    assert t.state == TrialState.FAIL and status(t) == "surplus"
     assert "mlflow_run_id" not in t.user_attrs and not t.params  # no run, nothing sampled
-    assert tuning.n_counted(study) == 2
+    assert n_counted(study) == 2
 
 
 def test_the_study_creator_records_the_parent_run_and_joiners_reuse_it(stores):
     p = params_with()
-    storage = tuning.open_storage("studies/optuna.journal")
+    storage = open_storage("studies/optuna.journal")
     made = []
 
     def new_run() -> str:
@@ -262,45 +300,45 @@ def test_the_study_creator_records_the_parent_run_and_joiners_reuse_it(stores):
     def joiner_must_not_create() -> str:
         raise AssertionError("a joining process created a parent run")
 
-    first, created = study_runs.open_study("s", storage, "minimize", None, None)
+    first, created = open_study("s", storage, "minimize", None, None)
     assert created
-    parent = study_runs.study_parent_run(p, first, created, new_run)
+    parent = study_parent_run(p, first, created, new_run)
     assert parent == made[0] and first.user_attrs["mlflow_parent_run_id"] == parent
-    second, created = study_runs.open_study("s", storage, "minimize", None, None)
+    second, created = open_study("s", storage, "minimize", None, None)
     assert not created
-    assert study_runs.study_parent_run(p, second, created, joiner_must_not_create) == parent
+    assert study_parent_run(p, second, created, joiner_must_not_create) == parent
     with pytest.raises(ConfigError, match="already exists with direction minimize"):
-        study_runs.open_study("s", storage, "maximize", None, None)
+        open_study("s", storage, "maximize", None, None)
 
 
 def test_a_joiner_waits_for_the_creator_to_record_the_parent(stores):
-    storage = tuning.open_storage("studies/optuna.journal")
+    storage = open_storage("studies/optuna.journal")
     study = optuna.create_study(study_name="s", storage=storage)
     threading.Timer(0.5, lambda: study.set_user_attr("mlflow_parent_run_id", "abc")).start()
     t0 = time.monotonic()
-    assert study_runs.wait_for_parent(study, timeout_s=10) == "abc"
+    assert wait_for_parent(study, timeout_s=10) == "abc"
     assert 0.4 < time.monotonic() - t0 < 5
     # no creator will come: gives up after the bound instead of hanging
     lonely = optuna.create_study(study_name="lonely", storage=storage)
-    assert study_runs.wait_for_parent(lonely, timeout_s=0.3) is None
+    assert wait_for_parent(lonely, timeout_s=0.3) is None
 
 
 def test_a_study_from_before_shared_parents_gets_one_once(stores):
     p = params_with()
-    storage = tuning.open_storage("studies/optuna.journal")
+    storage = open_storage("studies/optuna.journal")
     legacy = optuna.create_study(study_name="old", storage=storage)
     legacy.add_trial(_trial(TrialState.COMPLETE))  # trials, but no recorded parent: adopt now
     t0 = time.monotonic()
-    parent = study_runs.study_parent_run(
+    parent = study_parent_run(
         p, legacy, False, lambda: tracking.start_run(p, "tune", "old", {})
     )
-    assert time.monotonic() - t0 < study_runs.PARENT_WAIT_S / 2
+    assert time.monotonic() - t0 < PARENT_WAIT_S / 2
     assert legacy.user_attrs["mlflow_parent_run_id"] == parent
     # two adopters racing: both end with the run that holds, the other's is dropped
     racing = optuna.create_study(study_name="race", storage=storage)
     held: list[str] = []
     threads = [
-        threading.Thread(target=lambda r=r: held.append(study_runs.claim_parent(racing, r, 0.5)))
+        threading.Thread(target=lambda r=r: held.append(claim_parent(racing, r, 0.5)))
         for r in ("run-a", "run-b")
     ]
     for th in threads:
@@ -312,7 +350,7 @@ def test_a_study_from_before_shared_parents_gets_one_once(stores):
 
 def test_a_stale_trial_is_closed_in_mlflow_and_retried_with_its_params(stores):
     p = params_with(heartbeat_interval=1, grace_period=2)
-    storage = tuning.open_storage("sqlite:///optuna.db", p)
+    storage = open_storage("sqlite:///optuna.db", p)
     study = optuna.create_study(study_name="s", storage=storage)
     with warnings.catch_warnings():  # ask() outside optimize: no heartbeat, fine here
         warnings.simplefilter("ignore", UserWarning)
@@ -328,7 +366,7 @@ def test_a_stale_trial_is_closed_in_mlflow_and_retried_with_its_params(stores):
     assert retry.state == TrialState.WAITING and retry.params == stale.params
     assert retry.system_attrs["failed_trial"] == 0
     assert retry.user_attrs == {"retry_of": 0}  # its own owner, run and status to come
-    assert tuning.status(study.trials[0]) == "interrupted"
+    assert status(study.trials[0]) == "interrupted"
     run = tracking.client(p).get_run(run_id)
     assert run.info.status == "KILLED" and run.data.tags["optuna.state"] == "interrupted"
     assert "no heartbeat for 2 s" in run.data.tags["optuna.reason"]
@@ -346,31 +384,31 @@ ROWS = [
 
 
 def test_history_keeps_the_best_so_far():
-    hist = tp.history_rows(ROWS, "minimize")
+    hist = history_rows(ROWS, "minimize")
     assert [h["trial"] for h in hist] == [0, 2, 3, 5]
     assert [h["best_so_far"] for h in hist] == [0.9, 0.7, 0.7, 0.7]
-    assert [h["best_so_far"] for h in tp.history_rows(ROWS, "maximize")] == [0.9, 0.9, 0.9, 0.9]
+    assert [h["best_so_far"] for h in history_rows(ROWS, "maximize")] == [0.9, 0.9, 0.9, 0.9]
 
 
 def test_best_lr_per_batch_size_and_its_scaling_slope():
-    best = tp.best_lr_per_batch(ROWS, "minimize")
+    best = best_lr_per_batch(ROWS, "minimize")
     assert best == [
         {"batch_size": 32, "lr": 2e-3, "value": 0.7},
         {"batch_size": 128, "lr": 8e-3, "value": 0.75},
     ]
     # lr x4 for batch x4: linear scaling, slope 1
-    assert tp.loglog_slope([(b["batch_size"], b["lr"]) for b in best]) == pytest.approx(1.0)
-    assert tp.loglog_slope([(32, 1e-3), (128, 2e-3)]) == pytest.approx(0.5)  # square root
+    assert loglog_slope([(b["batch_size"], b["lr"]) for b in best]) == pytest.approx(1.0)
+    assert loglog_slope([(32, 1e-3), (128, 2e-3)]) == pytest.approx(0.5)  # square root
     # three points (1,1), (2,2), (4,2): least squares in log-log gives 1/2 (by hand)
-    assert tp.loglog_slope([(1, 1), (2, 2), (4, 2)]) == pytest.approx(0.5)
-    assert tp.loglog_slope([(32, 1e-3), (32, 2e-3)]) is None
+    assert loglog_slope([(1, 1), (2, 2), (4, 2)]) == pytest.approx(0.5)
+    assert loglog_slope([(32, 1e-3), (32, 2e-3)]) is None
 
 
 def test_best_value_follows_the_direction():
     hist = [{"val/loss": 0.5, "val/acc": 0.8}, {"val/loss": math.nan}, {"val/loss": 0.4}]
-    assert tuning.best_value(hist, "val/loss", "minimize") == 0.4
-    assert tuning.best_value(hist, "val/acc", "maximize") == 0.8
-    assert math.isnan(tuning.best_value([{"val/loss": math.inf}], "val/loss", "minimize"))
+    assert best_value(hist, "val/loss", "minimize") == 0.4
+    assert best_value(hist, "val/acc", "maximize") == 0.8
+    assert math.isnan(best_value([{"val/loss": math.inf}], "val/loss", "minimize"))
 
 
 def _study_with(n_complete: int, n_pruned: int = 0) -> optuna.Study:
@@ -398,15 +436,15 @@ def _study_with(n_complete: int, n_pruned: int = 0) -> optuna.Study:
 
 
 def test_importances_count_as_a_ranking_only_from_enough_complete_trials():
-    few = tp.importance_record(_study_with(5, n_pruned=11), seed=0, min_trials=30)
+    few = importance_record(_study_with(5, n_pruned=11), seed=0, min_trials=30)
     assert few["importance_reliable"] is False
     assert few["importance_trials"] == 5 and few["importance_min_trials"] == 30  # pruned: not
     assert set(few["importance"]) == {"lr", "batch_size", "l2"}  # kept, flagged as noise
-    enough = tp.importance_record(_study_with(30), seed=0, min_trials=30)
+    enough = importance_record(_study_with(30), seed=0, min_trials=30)
     assert enough["importance_reliable"] is True and enough["importance_trials"] == 30
     assert max(enough["importance"], key=enough["importance"].get) == "lr"  # the true driver
-    assert tp.importance_title(5, False).endswith("5 complete trials:\nnoise, not a ranking")
-    assert tp.importance_title(30, True) == "Hyperparameter importance from 30 complete trials"
+    assert importance_title(5, False).endswith("5 complete trials:\nnoise, not a ranking")
+    assert importance_title(30, True) == "Hyperparameter importance from 30 complete trials"
 
 
 def _with_pruned_and_diverged(study: optuna.Study) -> optuna.Study:
@@ -426,7 +464,7 @@ def _with_pruned_and_diverged(study: optuna.Study) -> optuna.Study:
             state=TrialState.FAIL,
             params=params,
             distributions=dists,
-            user_attrs={study_runs.STATUS: "diverged"},
+            user_attrs={STATUS: "diverged"},
         )
     )
     return study
@@ -434,12 +472,14 @@ def _with_pruned_and_diverged(study: optuna.Study) -> optuna.Study:
 
 def test_study_figures_are_optunas_with_ours_on_top(tmp_path, monkeypatch):
     """History: Optuna's complete trials and best-so-far, plus the pruned trial's last value and
-    the diverged trial; importances: Optuna's bars with the values of `importances` (same seeded
-    fANOVA), batch_size named as in the results, grey as noise below min trials. Optuna's global
-    ggplot style does not leak into later figures."""
+    the diverged trial, both read from the trial rows; importances: Optuna's bars with the
+    recorded values of `importance_record`, batch_size named as in the results, grey as noise
+    below min trials, and fANOVA fitted once for the record and the figure together (the two
+    calls the stage makes). Optuna's global ggplot style does not leak into later figures."""
     import matplotlib
 
     study = _with_pruned_and_diverged(_study_with(6))
+    rows = trial_rows(study, params_with().tune)
     before = dict(matplotlib.rcParams)
     shown = {}
 
@@ -447,8 +487,8 @@ def test_study_figures_are_optunas_with_ours_on_top(tmp_path, monkeypatch):
         shown[Path(path).name] = fig.axes[0]
         return Path(path)
 
-    monkeypatch.setattr(tp, "save_figure", keep)
-    tp.history_figure(study, "val/loss", "minimize", tmp_path / "h.png")
+    monkeypatch.setattr(figures, "save_figure", keep)
+    figures.history_figure(study, rows, "val/loss", "minimize", tmp_path / "h.png")
     ax = shown["h.png"]
     assert "pruned (last)" in [t.get_text() for t in ax.get_legend().get_texts()]
     crosses = [c for c in ax.collections if c.get_label() == "pruned (last)"][0]
@@ -456,16 +496,23 @@ def test_study_figures_are_optunas_with_ours_on_top(tmp_path, monkeypatch):
     assert [line.get_xdata()[0] for line in ax.lines if line.get_label() == "diverged"] == [7]
     assert ax.get_title() == "Optimization history (minimize val/loss)"
 
-    imp = tp.importances(study, seed=3)
-    tp.importance_figure(study, 3, tmp_path / "i.png", complete=6, reliable=False)
+    fanova = optuna.importance.FanovaImportanceEvaluator
+    fits, evaluate = [], fanova.evaluate
+    monkeypatch.setattr(fanova, "evaluate", lambda *a, **k: fits.append(1) or evaluate(*a, **k))
+    record = importance_record(study, seed=3, min_trials=30)
+    figures.importance_figure(study, record, tmp_path / "i.png")
+    assert len(fits) == 1  # the figure draws the recorded numbers, no second fANOVA fit
     ax = shown["i.png"]
     names = [t.get_text() for t in ax.get_yticklabels()]
     bars = {n: p.get_width() for n, p in zip(names, ax.patches, strict=True)}
-    assert bars == pytest.approx(imp) and set(bars) == {"lr", "batch_size", "l2"}
+    assert bars == pytest.approx(record["importance"]) and set(bars) == {"lr", "batch_size", "l2"}
+    assert names == list(record["importance"])[::-1]  # the most important on top, as Optuna's
     assert all(p.get_facecolor()[:3] == pytest.approx((0.6, 0.6, 0.6)) for p in ax.patches)
-    assert ax.get_title().endswith("noise, not a ranking")
-    tp.importance_figure(_study_with(2), 3, tmp_path / "few.png", complete=2, reliable=False)
+    assert ax.get_title() == importance_title(6, reliable=False)
+    few = importance_record(_study_with(2), seed=3, min_trials=30)
+    figures.importance_figure(_study_with(2), few, tmp_path / "few.png")
     assert not shown["few.png"].patches  # "too few complete trials", no bars
+    assert shown["few.png"].get_title() == importance_title(2, reliable=False)
     changed = {k for k in before if str(before[k]) != str(matplotlib.rcParams[k])}
     assert not changed
 
@@ -487,15 +534,15 @@ def test_the_report_does_not_rank_importances_from_too_few_trials():
 def test_the_importance_threshold_names_no_study_and_is_checked():
     p = params_with()
     bigger = with_overrides(p, {"tune.min_trials_for_importance": 100})
-    assert tuning.study_name(bigger) == tuning.study_name(p)  # it changes no trial
+    assert study_name(bigger) == study_name(p)  # it changes no trial
     with pytest.raises(ConfigError, match="tune.min_trials_for_importance = 1"):
         params_with(min_trials_for_importance=1)
 
 
 def test_search_never_sees_the_test_split():
     p = params_with()
-    splits = make_splits(tuning.base_params(p).data, p.seed)
-    seen = tuning.search_splits(splits)
+    splits = make_splits(base_params(p).data, p.seed)
+    seen = search_splits(splits)
     assert seen.x_test is splits.x_val and seen.y_test is splits.y_val
     assert seen.x_train is splits.x_train
 
@@ -504,11 +551,11 @@ def test_a_trial_run_is_named_by_what_it_tried():
     """`trial-3` said nothing in MLflow's runs table: the name leads with the trial number and
     the values it tried, each cut to 3 significant digits."""
     hp = {"lr": 0.0021317, "batch_size": 64, "l2": 1.234e-5}
-    assert tuning.trial_run_name(3, hp, "l2") == "t3-lr0.00213-bs64-l2=1.23e-05"
+    assert trial_run_name(3, hp, "l2") == "t3-lr0.00213-bs64-l2=1.23e-05"
     hp = {**hp, "dropout": 0.25}
-    assert tuning.trial_run_name(3, hp, "l2").endswith("-dropout=0.25")
-    assert tuning.study_run_name("tune-mnist1d-mlp-f67a3956") == "f67a3956-mnist1d-mlp"
-    assert tuning.study_run_name("my-study") == "my-study"
+    assert trial_run_name(3, hp, "l2").endswith("-dropout=0.25")
+    assert study_run_name("tune-mnist1d-mlp-f67a3956") == "f67a3956-mnist1d-mlp"
+    assert study_run_name("my-study") == "my-study"
 
 
 @pytest.mark.parametrize(
@@ -525,27 +572,23 @@ def test_a_trial_run_ends_with_its_outcome(stores, state, status, tag):
     worker was really stopped."""
     p = params_with()
     run_id = tracking.start_run(p, "tune", "trial", {})
-    objective = object.__new__(tuning.Objective)  # _finish_run needs only the params
-    objective.params = p
-    objective._finish_run(run_id, state, "why" if state != "complete" else "", 0.5, 2)
+    finish_trial_run(p, run_id, state, "why" if state != "complete" else "", 0.5, 2)
     run = tracking.client(p).get_run(run_id)
     assert run.info.status == status
     assert run.data.tags["optuna.state"] == state and run.data.tags["genlab.status"] == tag
     killed = tracking.start_run(p, "tune", "trial", {})
-    study_runs.close_run(p, killed, "interrupted", "KILLED", "worker gone")
+    close_run(p, killed, "interrupted", "KILLED", "worker gone")
     assert tracking.client(p).get_run(killed).info.status == "KILLED"
     # killed after its run ended but before Optuna recorded the trial: the trial does not
     # count (interrupted), so its FINISHED run is ended again as KILLED, with the reason
-    objective._finish_run(run_id, state, "", 0.5, 2)
-    study_runs.close_run(p, run_id, "interrupted", "KILLED", "worker gone")
+    finish_trial_run(p, run_id, state, "", 0.5, 2)
+    close_run(p, run_id, "interrupted", "KILLED", "worker gone")
     run = tracking.client(p).get_run(run_id)
     assert run.info.status == "KILLED" and run.data.tags["optuna.state"] == "interrupted"
     assert run.data.tags["genlab.end_reason"] == "worker gone"
 
 
 def test_unreachable_shared_storage_is_one_line_without_the_password():
-    from genlab.stages.tune.storage import open_storage
-
     with pytest.raises(ValueError) as err:
         open_storage("postgresql+psycopg://genlab:s3cret@127.0.0.1:1/optuna")
     text = str(err.value)
@@ -569,7 +612,7 @@ def test_a_parent_tag_written_by_two_joiners_at_once_is_written_again(stores, mo
         return real(self, run_id, key, value, *args, **kwargs)
 
     monkeypatch.setattr(MlflowClient, "set_tag", duplicate_once)
-    study_runs.resume_parent(p, parent, {"genlab.n_trials": "8"})
+    resume_parent(p, parent, {"genlab.n_trials": "8"})
     run = tracking.client(p).get_run(parent)
     assert calls == ["genlab.n_trials", "genlab.n_trials"]
     assert run.info.status == "RUNNING" and run.data.tags["genlab.n_trials"] == "8"
