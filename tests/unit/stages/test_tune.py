@@ -212,6 +212,9 @@ def test_budget_counts_finished_trials_not_interrupted_ones():
         (_trial(TrialState.FAIL, status="error"), "error", False),
         (_trial(TrialState.FAIL, status="surplus"), "surplus", False),
         (_trial(TrialState.FAIL), "interrupted", False),  # its worker vanished (heartbeat)
+        # killed after recording its outcome, before Optuna did: no value, so not counted
+        (_trial(TrialState.FAIL, status="complete"), "interrupted", False),
+        (_trial(TrialState.FAIL, status="pruned"), "interrupted", False),
     ]
     for t, expected, counted in cases:
         assert status(t) == expected

@@ -31,14 +31,21 @@ def status(t: FrozenTrial) -> str:
     """complete | pruned | diverged | interrupted | error | surplus | running | waiting.
 
     A FAIL trial without a recorded status lost its worker before it could say why (killed,
-    machine gone: Optuna's heartbeat failed it); a trial that raises records `error`."""
+    machine gone: Optuna's heartbeat failed it); a trial that raises records `error`. A worker
+    killed after recording `complete` or `pruned` but before Optuna did leaves a FAIL trial
+    with that status: it is interrupted too (counted, it would fill the budget with a trial
+    that has no value, and its queued retry would never run)."""
     if t.state == TrialState.COMPLETE:
         return "complete"
     if t.state == TrialState.PRUNED:
         return "pruned"
     if t.state == TrialState.FAIL:
-        return t.user_attrs.get(STATUS, "interrupted")
+        recorded = t.user_attrs.get(STATUS, "interrupted")
+        return recorded if recorded in FAIL_STATUSES else "interrupted"
     return t.state.name.lower()
+
+
+FAIL_STATUSES = ("diverged", "interrupted", "error", "surplus")  # what a FAIL trial records
 
 
 def counts_toward_budget(t: FrozenTrial) -> bool:
