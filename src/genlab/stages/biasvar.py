@@ -284,7 +284,6 @@ class BiasVarResult:
     regression: Problem
     classification: Problem
     levels: list[Level]
-    name: str = ""  # the parent run's name; the children's names end with it
     run_id: str | None = None
 
     def sweep(self, task: str, sweep: str) -> list[Level]:
@@ -301,11 +300,11 @@ class BiasVarResult:
         return seen
 
 
-def run_biasvar(params: Params, problems: tuple[Problem, Problem] | None = None) -> BiasVarResult:
-    """Both variants, every sweep of the biasvar section."""
+def run_biasvar(params: Params, problems: tuple[Problem, Problem]) -> BiasVarResult:
+    """Both variants (`regression_problem`, `classification_problem`), every sweep."""
     cfg = params.biasvar
     torch.set_num_threads(cfg.torch_threads)
-    reg, clf = problems or (regression_problem(params), classification_problem(params))
+    reg, clf = problems
     levels = degree_sweep(reg, cfg.regression.degrees)
     progress = Progress(STAGE, len(cfg.regression.widths) + len(cfg.classification.widths))
     levels += mlp_sweeps(reg, cfg.regression.widths, cfg.regression.mlp, params.seed, progress)
@@ -524,7 +523,6 @@ def data_hash(problems: tuple[Problem, Problem]) -> str:
 def data(params: Params, paths: Namespace) -> tuple[Problem, Problem]:
     """The K training sets and the test points of both variants (each from its own seeded
     stream), made before any run exists."""
-    torch.set_num_threads(params.biasvar.torch_threads)
     return regression_problem(params), classification_problem(params)
 
 
@@ -544,12 +542,13 @@ def open_runs(
 
 def run(params: Params, problems: tuple[Problem, Problem], runs: tracking.Study) -> BiasVarResult:
     result = run_biasvar(params, problems)
-    result.name, result.run_id = run_name(params), runs.run_id
+    result.run_id = runs.run_id
     return result
 
 
 def track(runs: tracking.Study, result: BiasVarResult) -> None:
     """One child per complexity level, logged after the (vectorized) training."""
+    name = run_name(runs.params)
     for lv in result.levels:
         variant = f"{lv.task}-{lv.sweep}{lv.value}"
         problem = result.regression if lv.task == "regression" else result.classification
@@ -561,7 +560,7 @@ def track(runs: tracking.Study, result: BiasVarResult) -> None:
             "n_train": problem.y_sets.shape[1],
         }
         with runs.child(
-            f"{variant}-{result.name}",  # what differs first: MLflow cuts long names
+            f"{variant}-{name}",  # what differs first: MLflow cuts long names
             {**runs.tags, "genlab.variant": variant},
             level,
         ) as child:

@@ -66,10 +66,8 @@ class PolyfitResult:
     degrees: list[DegreeResult]
     noise_var: float
     curve_degrees: list[int] = field(default_factory=list)  # the figure's and summary's degrees
-    name: str = ""  # the parent run's name; the children's names end with it
     run_id: str | None = None  # the parent run, and each degree's child (`track`)
     children: dict[int, str] = field(default_factory=dict)
-    gd_logged: dict[int, dict[str, object]] = field(default_factory=dict)  # each child's params
 
     def rows(self, method: str) -> list[dict]:
         """The table of one method, one row per degree (the CSV DVC plots)."""
@@ -159,10 +157,9 @@ def gradient_descent(
     return coef, metrics, result.history
 
 
-def run_polyfit(params: Params, splits: Splits | None = None) -> PolyfitResult:
-    """Every degree of the sweep, least squares and GD, on the same points."""
+def run_polyfit(params: Params, splits: Splits) -> PolyfitResult:
+    """Every degree of the sweep, least squares and GD, on the same points (`polyfit_splits`)."""
     torch.set_num_threads(params.polyfit.torch_threads)
-    splits = polyfit_splits(params) if splits is None else splits
     out = []
     degrees = list(params.polyfit.sweep())
     progress = Progress(STAGE, len(degrees))
@@ -302,11 +299,7 @@ def run_name(params: Params) -> str:
 def run(params: Params, splits: Splits, runs: tracking.Study) -> PolyfitResult:
     """Every degree, both methods; the children are logged after, by `track`."""
     result = run_polyfit(params, splits)
-    result.name, result.run_id = run_name(params), runs.run_id
-    keep = ("model.poly.degree", "train.optimizer.name", "train.optimizer.lr", "train.max_epochs")
-    for r in result.degrees:
-        flat = tracking.run_params(gd_params(params, r.degree))
-        result.gd_logged[r.degree] = {k: flat[k] for k in keep}
+    result.run_id = runs.run_id
     return result
 
 
@@ -314,11 +307,14 @@ def track(runs: tracking.Study, result: PolyfitResult) -> None:
     """One child per degree (GD curves, both methods' losses), logged after the fits, batched:
     Lightning's logger writes one store transaction per epoch (~20 ms here), longer than an
     epoch of these 30-point fits."""
+    name = run_name(runs.params)
+    keep = ("model.poly.degree", "train.optimizer.name", "train.optimizer.lr", "train.max_epochs")
     for r in result.degrees:
+        flat = tracking.run_params(gd_params(runs.params, r.degree))
         with runs.child(
-            f"degree{r.degree}-{result.name}",  # what differs first: MLflow cuts long names
+            f"degree{r.degree}-{name}",  # what differs first: MLflow cuts long names
             {**runs.tags, "genlab.variant": f"degree{r.degree}"},
-            result.gd_logged[r.degree],
+            {k: flat[k] for k in keep},
         ) as child:
             runs.log_series(child.run_id, r.history, CURVE_KEYS)
             values = {f"ls/{k}": v for k, v in r.ls.items()}

@@ -227,7 +227,6 @@ def test_the_sentence_and_headline_follow_the_numbers(spread, seen, tiny_params)
 def test_a_failure_while_tracking_ends_the_parent_run_failed(store, tiny_params, tmp_path):
     params, client = store
     result = _synthetic(DOUBLE, 0.01, tiny_params)
-    result.name = "synthetic"
     with pytest.raises(OSError), dd.open_runs(params, result.task) as runs:
         dd.track(runs, result)
         runs.artifact(tmp_path / "missing.png")  # the figure is missing when it is logged

@@ -18,7 +18,6 @@ from genlab.stages.double_descent.study import (
     open_runs,
     parent_metrics,
     run_double_descent,
-    run_name,
     summary,
     track,
 )
@@ -33,7 +32,7 @@ def data(params: Params, paths: Namespace) -> NoisyTask:
 
 def run(params: Params, task: NoisyTask, runs: tracking.Study) -> DoubleDescentResult:
     result = run_double_descent(params, task)
-    result.name, result.run_id = run_name(params, task), runs.run_id
+    result.run_id = runs.run_id
     return result
 
 

@@ -336,7 +336,6 @@ class DoubleDescentResult:
     curve_width: int
     curve: list[Measure]  # the epoch curve of `curve_width`
     seconds: dict[int, float] = field(default_factory=dict)  # wall time per width
-    name: str = ""  # the parent run's name; the children's names end with it
     run_id: str | None = None
 
     def mean(self, key: str) -> list[float]:
@@ -373,11 +372,10 @@ class DoubleDescentResult:
         return rows
 
 
-def run_double_descent(params: Params, task: NoisyTask | None = None) -> DoubleDescentResult:
-    """Every width of the section, K seeds each; the epoch curve of one of them."""
+def run_double_descent(params: Params, task: NoisyTask) -> DoubleDescentResult:
+    """Every width of the section, K seeds each (`noisy_task`); the epoch curve of one."""
     cfg = params.double_descent
     torch.set_num_threads(cfg.torch_threads)
-    task = noisy_task(params) if task is None else task
     curve_points = snapshot_epochs(cfg.epochs, cfg.epoch_curve_points)
     progress = Progress(STAGE, len(cfg.widths))
     d_in = task.x_train.shape[-1]
@@ -515,7 +513,7 @@ def track(runs: tracking.Study, result: DoubleDescentResult) -> None:
     stacked training; the parent's description is the reading's sentence."""
     note = {"mlflow.note.content": summary(result)["sentence"]}
     runs.tag(runs.run_id, note)
-    cfg, name = result.cfg, result.name
+    cfg, name = result.cfg, run_name(runs.params, result.task)
     for w in result.widths:
         variant = f"width{w.width}"
         width = {
