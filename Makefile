@@ -91,10 +91,13 @@ browser:
 		{ apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium >/dev/null; } \
 		|| echo "warning: could not install chromium (needs root and apt): the browser test will be skipped"; }
 
-# Every test: tests/unit, then tests/integration (one shared tiny `dvc repro`, stage processes,
-# servers, the team stack).
+# Every test: tests/unit and tests/integration (one shared tiny `dvc repro`, stage processes,
+# servers, the team stack), on TEST_WORKERS pytest-xdist workers: most tests wait on a stage
+# process, a server or a lock, so three keep two cores busy. tests/conftest.py orders and groups
+# them (a module's tests, or the team stack's, stay on one worker). TEST_WORKERS=0: one process.
+TEST_WORKERS ?= 3
 test: setup browser team-deps
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadgroup --no-loadscope-reorder
 
 # Unit tests only (tests/unit: no `dvc repro`, no stage processes, no servers): under a minute.
 test-fast: setup

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import os
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
@@ -122,27 +123,72 @@ class Reproduced:
 
 @pytest.fixture(scope="session")
 def reproduced(tmp_path_factory) -> Reproduced:
-    """The whole pipeline reproduced once per session on `pipeline_raw` params, shared by every
+    """The whole pipeline reproduced once per test run on `pipeline_raw` params, shared by every
     integration test that reads outputs, runs or tags. Read-only: a test that changes params,
-    outputs or the store works on `copy_of` it."""
+    outputs or the store works on `copy_of` it. Under pytest-xdist (`make test`) the first
+    worker that needs it builds it in the run's shared temporary directory while the others
+    wait on a lock; then all of them read the one copy."""
+    from filelock import FileLock
+
     from tests.repo_copy import make_repo_copy, sh
 
-    dst = make_repo_copy(tmp_path_factory.mktemp("reproduced"), pipeline_raw())
-    out = sh(["dvc", "repro"], dst, timeout=1500)
-    assert "Running stage 'report'" in out.stdout, out.stdout[-3000:]
-    return Reproduced(dst, out.stdout)
+    base = tmp_path_factory.getbasetemp()
+    shared = base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base
+    dst, log = shared / "reproduced", shared / "reproduced.stdout"
+    with FileLock(str(shared / "reproduced.lock")):
+        if not log.exists():
+            if dst.exists():
+                pytest.fail("the shared tiny `dvc repro` failed in another worker (see there)")
+            dst.mkdir()
+            make_repo_copy(dst, pipeline_raw())
+            out = sh(["dvc", "repro"], dst, timeout=1500)
+            assert "Running stage 'report'" in out.stdout, out.stdout[-3000:]
+            log.write_text(out.stdout)
+    return Reproduced(dst, log.read_text())
 
 
 def copy_of(repo: Path, dst: Path) -> Path:
     """A private copy of a reproduced repo (git, DVC cache, MLflow store and all): the copy's
-    stages are up to date, so a test pays only for what it changes."""
-    shutil.copytree(repo, dst, symlinks=True)
+    stages are up to date, so a test pays only for what it changes. DVC's `.dvc/tmp` (locks,
+    hash cache) stays behind: another worker's DVC command may be changing it meanwhile."""
+
+    def dvc_tmp(folder: str, names: list[str]) -> list[str]:
+        return ["tmp"] if Path(folder) == repo / ".dvc" else []
+
+    shutil.copytree(repo, dst, symlinks=True, ignore=dvc_tmp)
     return dst
 
 
-@pytest.fixture(scope="session")
-def tiny_pipeline(reproduced, tmp_path_factory) -> Path:
-    """A copy of the reproduced pipeline for the modules that retrain, break or rerun stages
-    (integration/test_train, test_distributed); a module whose changes others would notice
-    copies it."""
-    return copy_of(reproduced.path, tmp_path_factory.mktemp("pipeline") / "repo")
+# ------------------------------------------------------------------ the order of a parallel run
+# `make test` runs pytest-xdist with `--dist loadgroup`: a group's tests run on one worker, in
+# this order. A module's tests form a group (they share module fixtures), the two team modules
+# one (they share the stack); test_train's tests each work on their own copy, so any worker
+# takes any of them. The order keeps every worker busy while one builds `reproduced`: a module
+# that needs it first, then the work that does not (team stack, stage processes on their own
+# data, unit tests), then the rest of the work on the reproduced pipeline, longest first.
+TEAM = {"test_team_mode.py", "test_team_study.py"}
+FIRST = ["test_biasvar.py"]
+WITHOUT_REPRODUCED = [
+    *sorted(TEAM), "test_train_failures.py", "test_tracking.py", "test_tune_study.py",
+    "test_cli.py", "test_dashboard.py",
+]
+ON_REPRODUCED = ["test_train.py", "test_distributed.py", "test_report.py", "test_tune.py"]
+
+
+def _rank(item: pytest.Item) -> int:
+    name, unit = item.path.name, "unit" in item.path.parts
+    for rank, names in enumerate((FIRST, WITHOUT_REPRODUCED)):
+        if name in names:
+            return rank
+    if unit:
+        return 2
+    return 3 if name in ON_REPRODUCED else 4
+
+
+def pytest_collection_modifyitems(config, items: list[pytest.Item]) -> None:
+    for item in items:
+        if item.path.name == "test_train.py":
+            continue  # no group: each test on its own copy of the reproduced pipeline
+        group = "team" if item.path.name in TEAM else str(item.path.relative_to(ROOT))
+        item.add_marker(pytest.mark.xdist_group(group))
+    items.sort(key=_rank)  # stable: each module keeps its own order

@@ -21,7 +21,7 @@ from pathlib import Path
 import pytest
 
 from genlab.team.process import free_port
-from tests.conftest import tiny_raw
+from tests.conftest import copy_of, tiny_raw
 from tests.repo_copy import sh, write_params
 
 # One process vs two: the same global batches, so only float summation order differs.
@@ -62,10 +62,9 @@ def _assert_same_as_one_process(repo: Path, baseline: list[dict[str, float]]) ->
 
 
 @pytest.fixture(scope="module")
-def ddp_repo(tiny_pipeline, tmp_path_factory):
-    """A copy of the session's tiny pipeline, with `train` up to date on one process."""
-    work = tmp_path_factory.mktemp("ddp") / "repo"
-    shutil.copytree(tiny_pipeline, work, symlinks=True)
+def ddp_repo(reproduced, tmp_path_factory):
+    """A copy of the session's reproduced pipeline, with `train` up to date on one process."""
+    work = copy_of(reproduced.path, tmp_path_factory.mktemp("ddp") / "repo")
     raw = tiny_raw()
     raw["data"]["name"] = "mnist1d"
     write_params(work, raw)

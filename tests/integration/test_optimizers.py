@@ -15,7 +15,7 @@ import yaml
 
 from genlab.stages import optimizers as study
 from genlab.tracking import NOT_FINITE_TAG
-from tests.conftest import tiny_raw
+from tests.conftest import copy_of, tiny_raw
 from tests.repo_copy import sh, write_params
 
 # ---------------------------------------------------------------------- integration
@@ -157,16 +157,13 @@ def test_mlflow_parent_and_one_child_per_variant(repo):
 
 
 @pytest.mark.slow
-def test_bad_param_fails_before_work(repo):
+def test_bad_param_fails_before_work(reproduced, tmp_path):
+    repo = copy_of(reproduced.path, tmp_path / "repo")  # others read the shared one meanwhile
     before = (repo / "results/optimizers.json").read_bytes()
-    text = (repo / "params.yaml").read_text()
-    raw = yaml.safe_load(text)
+    raw = yaml.safe_load((repo / "params.yaml").read_text())
     raw["optimizers"]["variants"] = {"sgd": -1}
     write_params(repo, raw)
-    try:
-        proc = sh(["python", "pipelines/optimizers.py"], repo, check=False)
-    finally:
-        (repo / "params.yaml").write_text(text)
+    proc = sh(["python", "pipelines/optimizers.py"], repo, check=False)
     assert proc.returncode == 2
     assert "optimizers.variants.sgd = -1" in proc.stderr and "Traceback" not in proc.stderr
     assert (repo / "results/optimizers.json").read_bytes() == before
