@@ -15,6 +15,9 @@ A study module (`genlab.stages.<stage>`) exports, beside its science:
   and figures in plots/<stage>/, at the paths dvc.yaml gives); returns what the parent run
   attaches;
 - `parent_metrics(result) -> dict`: the parent run's metrics;
+- `annotate(params, result) -> str` (optional): for a stage that records on runs other stages
+  made (diagnosis tags each model's run with its label), after the local outputs: a store
+  that is down costs the tags, not the results; returns what the stage's line adds;
 - `line(result, run_id) -> str`: the one line the stage prints.
 
 `run_study` calls them in one order: params, data, tracking checked, parent run, study, and
@@ -64,4 +67,5 @@ def run(study: ModuleType, params, paths: Namespace) -> None:
         if runs is not None:
             runs.log_metrics(runs.run_id, study.parent_metrics(result))
             runs.artifact(*artifacts)
-    print(study.line(result, runs.run_id if runs is not None else None))
+        note = study.annotate(params, result) if hasattr(study, "annotate") else ""
+    print(study.line(result, runs.run_id if runs is not None else None) + note)
