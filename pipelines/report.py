@@ -16,7 +16,7 @@ from genlab.stages.report.sections import SECTIONS
 def main(paths: Namespace) -> None:
     root = project_root()
     index = render(root, SECTIONS, root / paths.out)
-    shown = sum((root / s.results).is_file() for s in SECTIONS)
+    shown = sum((root / s.results(root)).is_file() for s in SECTIONS)
     print(f"report: {index.relative_to(root)} with {shown}/{len(SECTIONS)} sections")
 
 

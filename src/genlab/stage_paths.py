@@ -32,6 +32,15 @@ def cmd_args(stage: str, root: Path | None = None) -> list[str]:
     return words[script + 1 :]
 
 
+def flag(stage: str, name: str, root: Path | None = None) -> str:
+    """The path `--name` in dvc.yaml's `cmd` of `stage`: where another stage finds that
+    stage's files (the report reads each study's results file and plots folder)."""
+    args, option = cmd_args(stage, root), f"--{name.replace('_', '-')}"
+    if option not in args[:-1]:
+        raise ValueError(f"dvc.yaml's cmd of stage '{stage}' has no {option} PATH")
+    return args[args.index(option) + 1]
+
+
 def parser_for(stage: str, names: Sequence[str]) -> argparse.ArgumentParser:
     """`--name PATH` for each of `names` (`_` written `-`); none has a default of its own."""
     parser = argparse.ArgumentParser(prog=f"pipelines/{stage}.py", add_help=False)

@@ -172,3 +172,22 @@ def test_the_main_model_sentence_follows_its_numbers_or_says_it_diverged():
     assert main_model_text({"status": "diverged", "reason": "loss nan at epoch 3"}) == (
         "The main model diverged: loss nan at epoch 3."
     )
+
+
+def test_the_report_depends_on_exactly_the_files_its_sections_read():
+    """Each section finds its stage's results file and plots folder in that stage's own cmd
+    (dvc.yaml); the report stage's data deps must be exactly those, or a study's new output
+    would not rerun the report."""
+    import yaml
+
+    from genlab.stages.report.sections import SECTIONS
+    from tests.repo_copy import ROOT
+
+    deps = yaml.safe_load((ROOT / "dvc.yaml").read_text())["stages"]["report"]["deps"]
+    data = {d for d in deps if d.startswith(("results/", "plots/"))}
+    read = {s.results(ROOT) for s in SECTIONS}
+    read |= {path.rsplit("/", 1)[0] for s in SECTIONS for path in s.plots(ROOT, ["x"])}
+    assert data == read
+    for s in SECTIONS:
+        for path in s.plots(ROOT, s.figures + s.tables):
+            assert (ROOT / path).is_file(), f"section '{s.stage}' shows {path}: not written"

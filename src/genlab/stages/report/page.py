@@ -18,6 +18,7 @@ from pathlib import Path
 
 import yaml
 
+from genlab import stage_paths
 from genlab.tracking import git_commit
 
 Text = Callable[[dict], str]
@@ -25,15 +26,25 @@ Text = Callable[[dict], str]
 
 @dataclass
 class Section:
-    """One study in the report; `text` turns its results file into a few sentences."""
+    """One study in the report; `text` turns its results file into a few sentences. Where the
+    stage writes its results file and plots folder is its own `--results` and `--plots` in
+    dvc.yaml (written there once); the section names the files in that folder it shows."""
 
     title: str
     stage: str  # the dvc.yaml stage whose params and results the section shows
-    results: str  # results/<stage>.json (everything the stage measured)
-    figures: list[str]
+    figures: list[str]  # PNGs in the stage's plots folder
     text: Text
-    tables: list[str] = field(default_factory=list)  # CSVs shown as tables
+    tables: list[str] = field(default_factory=list)  # CSVs in its plots folder, as tables
     params_stage: str = ""  # stage whose params produced the result, if not `stage`
+
+    def results(self, root: Path) -> str:
+        """The stage's results file, relative to the project `root`."""
+        return stage_paths.flag(self.stage, "results", root)
+
+    def plots(self, root: Path, names: list[str]) -> list[str]:
+        """`names` in the stage's plots folder, relative to the project `root`."""
+        folder = stage_paths.flag(self.stage, "plots", root)
+        return [f"{folder}/{name}" for name in names]
 
 
 def _fmt(v: object) -> str:
@@ -119,12 +130,12 @@ def render(root: Path, sections: list[Section], out_dir: Path) -> Path:
 
 def _section(root: Path, s: Section, lock: dict, img_dir: Path) -> str:
     head = f"<section id='{s.stage}'><h2>{html.escape(s.title)}</h2>"
-    metrics_path = root / s.results
+    metrics_path = root / s.results(root)
     if not metrics_path.is_file():
         return head + f"<p class='note'>not run yet: <code>dvc repro {s.stage}</code></p></section>"
     metrics = json.loads(metrics_path.read_text())
     body = [f"<p>{s.text(metrics)}</p>"]
-    for fig in s.figures:
+    for fig in s.plots(root, s.figures):
         src = root / fig
         if src.is_file():
             name = fig.replace("/", "__")
@@ -133,7 +144,7 @@ def _section(root: Path, s: Section, lock: dict, img_dir: Path) -> str:
                 f"<figure><img src='img/{name}' alt='{html.escape(fig)}'>"
                 f"<figcaption>{html.escape(fig)}</figcaption></figure>"
             )
-    for table in s.tables:
+    for table in s.plots(root, s.tables):
         path = root / table
         if path.is_file():
             with open(path, newline="") as f:
