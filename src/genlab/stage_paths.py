@@ -11,6 +11,7 @@ reads and writes exactly what `dvc repro` would.
 from __future__ import annotations
 
 import argparse
+import functools
 import shlex
 import sys
 from collections.abc import Sequence
@@ -21,13 +22,22 @@ import yaml
 from genlab.paths import project_root
 
 
+@functools.cache
+def _cmds(dvc_yaml: Path, stamp: tuple[int, int]) -> dict[str, str]:
+    """Each stage's `cmd`, parsed once per version of dvc.yaml (`stamp`: its mtime and size):
+    the report asks for every study's paths, three per section."""
+    stages = yaml.safe_load(dvc_yaml.read_text()).get("stages") or {}
+    return {name: spec["cmd"] for name, spec in stages.items()}
+
+
 def cmd_args(stage: str, root: Path | None = None) -> list[str]:
     """The arguments dvc.yaml's `cmd` of `stage` gives its script."""
     dvc_yaml = (root or project_root()) / "dvc.yaml"
-    spec = (yaml.safe_load(dvc_yaml.read_text()).get("stages") or {}).get(stage)
-    if spec is None:
+    info = dvc_yaml.stat()
+    cmd = _cmds(dvc_yaml, (info.st_mtime_ns, info.st_size)).get(stage)
+    if cmd is None:
         raise ValueError(f"{dvc_yaml} has no stage '{stage}': run the stage from its project")
-    words = shlex.split(spec["cmd"])
+    words = shlex.split(cmd)
     script = next(i for i, w in enumerate(words) if w.endswith(".py"))
     return words[script + 1 :]
 

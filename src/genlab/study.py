@@ -14,7 +14,7 @@ A study module (`genlab.stages.<stage>`) exports, beside its science:
 - `write(result, paths) -> list[Path]`: its local outputs (results/<stage>.json, the tables
   and figures in plots/<stage>/, at the paths dvc.yaml gives); returns what the parent run
   attaches;
-- `parent_metrics(result) -> dict`: the parent run's metrics;
+- `parent_metrics(result) -> dict` (with `open_runs`): the parent run's metrics;
 - `annotate(params, result) -> str` (optional): for a stage that records on runs other stages
   made (diagnosis tags each model's run with its label), after the local outputs: a store
   that is down costs the tags, not the results; returns what the stage's line adds;

@@ -84,3 +84,12 @@ def test_a_path_nowhere_to_be_found_is_one_line_naming_the_flag(project):
 def test_the_repository_cmds_parse_back_to_their_paths():
     args = stage_paths.cmd_args("train_cnn", ROOT)
     assert shlex.join(args).startswith("--stage train_cnn --model cnn1d --data data/prepared")
+
+
+def test_an_edited_dvc_yaml_is_read_again(tmp_path):
+    """dvc.yaml is parsed once per version (the report asks for many paths), not once ever."""
+    dvc_yaml = tmp_path / "dvc.yaml"
+    dvc_yaml.write_text("stages:\n  s:\n    cmd: python pipelines/s.py --results a.json\n")
+    assert stage_paths.flag("s", "results", tmp_path) == "a.json"
+    dvc_yaml.write_text("stages:\n  s:\n    cmd: python pipelines/s.py --results longer.json\n")
+    assert stage_paths.flag("s", "results", tmp_path) == "longer.json"

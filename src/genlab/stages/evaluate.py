@@ -18,7 +18,7 @@ from argparse import Namespace
 from dataclasses import dataclass
 from pathlib import Path
 
-from genlab.config import Params, with_overrides
+from genlab.config import Params
 from genlab.data import load_splits
 from genlab.data.splits import Splits
 from genlab.diagnosis import Diagnosis, diagnose, known_baseline, tag_run
@@ -69,7 +69,6 @@ class Evaluated:
     """One training stage's model: its numbers and label, curves and test predictions."""
 
     trained: Trained
-    params: Params  # with the model it trained
     metrics: dict
     history: list[dict]
     diagnosis: Diagnosis | None = None  # None: skipped, nothing to label
@@ -87,8 +86,7 @@ class Evaluation:
     cnn: Evaluated
     n_train: int
     reference: dict | None  # the MNIST-1D paper's accuracies, on MNIST-1D
-    plots: Path
-    metrics_path: str
+    metrics_path: str  # named when a model's run is not in this store
 
 
 def data(params: Params, paths: Namespace) -> Inputs:
@@ -103,8 +101,7 @@ def data(params: Params, paths: Namespace) -> Inputs:
 def run(params: Params, data: Inputs, runs: None) -> Evaluation:
     main, cnn = (_evaluate(t, params, data) for t in data.trained)
     reference = MNIST1D_PAPER if data.dataset == "mnist1d" else None
-    return Evaluation(main, cnn, len(data.splits.x_train), reference, data.plots,
-                      data.metrics_path)
+    return Evaluation(main, cnn, len(data.splits.x_train), reference, data.metrics_path)
 
 
 def _evaluate(t: Trained, params: Params, data: Inputs) -> Evaluated:
@@ -120,9 +117,7 @@ def _evaluate(t: Trained, params: Params, data: Inputs) -> Evaluated:
         "best_epoch": record["best_epoch"],
     }
     if record["status"] == "skipped":  # train_cnn on data a CNN cannot read: nothing to measure
-        return Evaluated(t, params, {**metrics, "reason": record["reason"]}, history)
-    if t.model is not None:
-        params = with_overrides(params, {"model.name": t.model})
+        return Evaluated(t, {**metrics, "reason": record["reason"]}, history)
     predicted = None
     if record["status"] == "ok":
         module = load_module(t.checkpoint, t.fix)  # the checkpoint rebuilds its own network
@@ -135,19 +130,19 @@ def _evaluate(t: Trained, params: Params, data: Inputs) -> Evaluated:
     diagnosis = diagnose(metrics, baseline, params.diagnosis, source)
     metrics.update(diagnosis.as_metrics())
     figure = data.plots / f"learning_curve{t.suffix}.png"
-    return Evaluated(t, params, metrics, history, diagnosis, predicted, figure)
+    return Evaluated(t, metrics, history, diagnosis, predicted, figure)
 
 
 def write(result: Evaluation, paths: Namespace) -> list[Path]:
     """results/evaluate.json (both models' numbers, the CNN's under `cnn`), the headline in
     metrics/evaluate.json, and in plots/evaluate/: each model's learning curves and test
     confusion pairs, models.csv and both models' curves side by side."""
-    main, cnn = result.main, result.cnn
+    main, cnn, plots = result.main, result.cnn, Path(paths.plots)
     for e in (main, cnn):
         if e.predictions is not None:
             actual, predicted = e.predictions
             write_csv(
-                result.plots / f"confusion{e.trained.suffix}.csv",
+                plots / f"confusion{e.trained.suffix}.csv",
                 ({"actual": a, "predicted": p} for a, p in zip(actual, predicted, strict=True)),
             )
         if e.figure is not None:
@@ -158,13 +153,13 @@ def write(result: Evaluation, paths: Namespace) -> list[Path]:
     headline = {**main_model(main.metrics), **companion_model(cnn.metrics)}
     write_results(paths.results, results, paths.metrics, headline)
     rows = [comparison_row(e.metrics, result.reference) for e in (main, cnn)]
-    write_csv(result.plots / "models.csv", rows)
+    write_csv(plots / "models.csv", rows)
     learning_curves_compared(
         {
             main.metrics.get("run_name") or "main model": (main.history, main.best_epoch),
             cnn.metrics.get("run_name") or "cnn": (cnn.history, cnn.best_epoch),
         },
-        result.plots / "models_compared.png",
+        plots / "models_compared.png",
     )
     return []
 
@@ -185,7 +180,7 @@ def annotate(params: Params, result: Evaluation) -> str:
         if e.diagnosis is None:  # skipped: no weights, no run
             continue
         ckpt = t.checkpoint
-        found = run_for_checkpoint(e.params, t.stage, ckpt) if ckpt.is_file() else None
+        found = run_for_checkpoint(params, t.stage, ckpt) if ckpt.is_file() else None
         if found is None:
             print(
                 f"evaluate: no run in {resolve_tracking_uri(params.tracking)} has the sha256 of "
@@ -193,7 +188,7 @@ def annotate(params: Params, result: Evaluation) -> str:
                 f"{result.metrics_path} only; `dvc repro -f {t.stage}` trains and tracks it here"
             )
             continue
-        run_id, mlflow = found.info.run_id, client(e.params)
+        run_id, mlflow = found.info.run_id, client(params)
         for key, value in e.metrics.items():
             if isinstance(value, float):
                 mlflow.log_metric(run_id, f"final/{key}", value)

@@ -49,7 +49,7 @@ def test_numbers_and_figures_then_a_model_without_a_run_is_named(trained, capsys
     study.run(evaluate, params, paths)
     results = json.loads(Path(paths.results).read_text())
     assert results["status"] == "ok" and 0 <= results["test/acc"] <= 1
-    assert results["cnn"] == {**results["cnn"], "status": "skipped", "reason": "2-D data"}
+    assert results["cnn"]["status"] == "skipped" and results["cnn"]["reason"] == "2-D data"
     assert json.loads(Path(paths.metrics).read_text())["cnn"] == {"status": "skipped"}
     names = sorted(p.name for p in Path(paths.plots).iterdir())
     assert names == ["confusion.csv", "learning_curve.png", "models.csv", "models_compared.png"]
