@@ -84,3 +84,20 @@ def test_a_study_without_runs_writes_and_prints(tmp_path, capsys):
     study.run(bare, None, Namespace(results=str(tmp_path / "r.json")))
     assert json.loads((tmp_path / "r.json").read_text()) == {"runs": None}
     assert capsys.readouterr().out.strip() == "bare: run None"
+
+
+def test_annotate_runs_after_the_outputs_are_written_and_adds_to_the_line(tmp_path, capsys):
+    out = tmp_path / "r.json"
+
+    def annotate(params, result):
+        assert out.is_file()  # the local outputs first: a store that is down costs the tags
+        return "; 2 runs tagged"
+
+    judged = SimpleNamespace(
+        run=lambda params, data, runs: {"labels": 2},
+        write=lambda result, paths: [write_json(paths.results, result)],
+        annotate=annotate,
+        line=lambda result, run_id: f"judged: {result['labels']} labels",
+    )
+    study.run(judged, None, Namespace(results=str(out)))
+    assert capsys.readouterr().out.strip() == "judged: 2 labels; 2 runs tagged"
