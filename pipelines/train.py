@@ -6,7 +6,8 @@ same data and `train` settings, beside the MLP (`--out models_cnn --history ...`
 each stage its paths, `--data`, `--out`, `--history`; run by hand, the stage takes them from
 its `cmd` there).
 Reads: params `seed`, `model`, `train`, `tracking`; data/prepared.
-Writes: models/model.ckpt (the epoch with the best `train.selection.metric`: val/acc for
+Writes: models/resolved_params.yaml (the values of the params dvc.yaml declares for the
+stage), models/model.ckpt (the epoch with the best `train.selection.metric`: val/acc for
 classification by default), models/train.json (status, epochs;
 no run id: the MLflow run carries the checkpoint's sha256 instead), plots/train/history.csv
 (per-epoch train/val/test metrics). A `--model` that params
@@ -21,7 +22,7 @@ import yaml
 
 from genlab import stage_paths
 from genlab.cli import TrackingGuard, run_stage
-from genlab.config import ConfigError, load_params, with_overrides
+from genlab.config import ConfigError, load_params, values_of, with_overrides
 from genlab.data import load_splits
 from genlab.distributed import is_primary
 from genlab.outputs import reproducible_history, write_atomic, write_csv, write_json
@@ -80,9 +81,10 @@ def main(args: argparse.Namespace) -> None:
     with study(params, args.stage, name, tags, logger=True) as run:
         logger = run.logger
         logger.log_hyperparams(run_params(params))  # only what applies: not data.poly.* etc.
+        # the values of the params dvc.yaml declares for the stage: what the model depends on
+        resolved = values_of(params, stage_paths.params(args.stage))
         config = write_atomic(
-            f"{models}/resolved_params.yaml",
-            yaml.safe_dump(params.model_dump(mode="json"), sort_keys=False),
+            f"{models}/resolved_params.yaml", yaml.safe_dump(resolved, sort_keys=False)
         )
         run.mlflow.log_artifact(run.run_id, str(config))
         guard = TrackingGuard(logger, spawned=params.train.strategy == "ddp_spawn")

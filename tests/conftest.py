@@ -119,6 +119,7 @@ class Reproduced:
 
     path: Path
     stdout: str
+    reads: Path  # the params keys each stage read: <stage>.<pid>.json (genlab.config.reads)
 
 
 @pytest.fixture(scope="session")
@@ -134,17 +135,17 @@ def reproduced(tmp_path_factory) -> Reproduced:
 
     base = tmp_path_factory.getbasetemp()
     shared = base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base
-    dst, log = shared / "reproduced", shared / "reproduced.stdout"
+    dst, log, reads = shared / "reproduced", shared / "reproduced.stdout", shared / "params_read"
     with FileLock(str(shared / "reproduced.lock")):
         if not log.exists():
             if dst.exists():
                 pytest.fail("the shared tiny `dvc repro` failed in another worker (see there)")
             dst.mkdir()
             make_repo_copy(dst, pipeline_raw())
-            out = sh(["dvc", "repro"], dst, timeout=1500)
+            out = sh(["dvc", "repro"], dst, timeout=1500, env={"GENLAB_PARAMS_READ": str(reads)})
             assert "Running stage 'report'" in out.stdout, out.stdout[-3000:]
             log.write_text(out.stdout)
-    return Reproduced(dst, log.read_text())
+    return Reproduced(dst, log.read_text(), reads)
 
 
 def copy_of(repo: Path, dst: Path) -> Path:

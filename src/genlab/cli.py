@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from genlab import stage_paths, tracking
+from genlab.config import reads
 from genlab.config.base import ConfigError
 from genlab.data.splits import DataError
 from genlab.outputs import written
@@ -42,6 +43,7 @@ def run_stage(
         doc = getattr(sys.modules.get("__main__"), "__doc__", None) or f"Stage `{name}`."
         print(doc.strip())
         return
+    reads.record_if_asked(name)  # tests: which params keys this stage reads (GENLAB_PARAMS_READ)
     interrupted = []
 
     def on_sigint(signum, frame):

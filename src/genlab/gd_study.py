@@ -1,9 +1,9 @@
 """What the gradient-descent studies (`optimizers`, `lr_range`) share.
 
 Both train the same small MLP on classification data generated in-process, with everything but
-the knob under study held fixed: no penalty, no schedule, no early stopping (every variant gets
-the same epoch budget). Variants are built with `with_overrides`, so each is validated exactly
-like params.yaml, and trained through `genlab.training.fit`.
+the knob under study held fixed: no penalty, no DropConnect, no schedule, no early stopping
+(every variant gets the same epoch budget). Variants are built with `with_overrides`, so each is
+validated exactly like params.yaml, and trained through `genlab.training.fit`.
 """
 
 from __future__ import annotations
@@ -31,6 +31,7 @@ def study_params(
         "model.mlp.activation": "relu",
         "model.mlp.dropout": 0.0,
         "model.mlp.norm": "none",
+        "model.mlp.dropconnect": 0.0,
         "train.loss": "ce",
         "train.optimizer.schedule": "none",
         "train.optimizer.nesterov": False,

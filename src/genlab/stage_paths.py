@@ -23,21 +23,33 @@ from genlab.paths import project_root
 
 
 @functools.cache
-def _cmds(dvc_yaml: Path, stamp: tuple[int, int]) -> dict[str, str]:
-    """Each stage's `cmd`, parsed once per version of dvc.yaml (`stamp`: its mtime and size):
+def _stages(dvc_yaml: Path, stamp: tuple[int, int]) -> dict[str, dict]:
+    """Each stage's spec, parsed once per version of dvc.yaml (`stamp`: its mtime and size):
     the report asks for every study's paths, three per section."""
-    stages = yaml.safe_load(dvc_yaml.read_text()).get("stages") or {}
-    return {name: spec["cmd"] for name, spec in stages.items()}
+    return yaml.safe_load(dvc_yaml.read_text()).get("stages") or {}
+
+
+def _stage(stage: str, root: Path | None) -> dict:
+    dvc_yaml = (root or project_root()) / "dvc.yaml"
+    info = dvc_yaml.stat()
+    spec = _stages(dvc_yaml, (info.st_mtime_ns, info.st_size)).get(stage)
+    if spec is None:
+        raise ValueError(f"{dvc_yaml} has no stage '{stage}': run the stage from its project")
+    return spec
+
+
+def params(stage: str, root: Path | None = None) -> list[str]:
+    """The params.yaml keys dvc.yaml declares for `stage` (a section stands for all under it):
+    what its outputs may depend on, since DVC reruns it when one of them changes."""
+    keys: list[str] = []
+    for entry in _stage(stage, root).get("params", []):
+        keys += [entry] if isinstance(entry, str) else [k for v in entry.values() for k in v or []]
+    return keys
 
 
 def cmd_args(stage: str, root: Path | None = None) -> list[str]:
     """The arguments dvc.yaml's `cmd` of `stage` gives its script."""
-    dvc_yaml = (root or project_root()) / "dvc.yaml"
-    info = dvc_yaml.stat()
-    cmd = _cmds(dvc_yaml, (info.st_mtime_ns, info.st_size)).get(stage)
-    if cmd is None:
-        raise ValueError(f"{dvc_yaml} has no stage '{stage}': run the stage from its project")
-    words = shlex.split(cmd)
+    words = shlex.split(_stage(stage, root)["cmd"])
     script = next(i for i, w in enumerate(words) if w.endswith(".py"))
     return words[script + 1 :]
 

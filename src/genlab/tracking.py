@@ -30,7 +30,7 @@ for _knob, _value in (
 ):
     os.environ.setdefault(_knob, _value)
 
-from genlab.config import Params  # noqa: E402
+from genlab.config import Params, reads  # noqa: E402
 from genlab.config.tracking import TrackingConfig  # noqa: E402
 from genlab.owners import owner_gone, owner_id  # noqa: E402
 
@@ -244,11 +244,11 @@ def short(x: float) -> str:
 def describe_model(params: Params) -> str:
     """`mlp256x256`, `poly4`, `cnn32x32`."""
     m = params.model
-    return {
-        "mlp": "mlp" + "x".join(str(h) for h in m.mlp.hidden),
-        "poly": f"poly{m.poly.degree}",
-        "cnn1d": "cnn" + "x".join(str(c) for c in m.cnn1d.channels),
-    }[m.name]
+    if m.name == "mlp":  # the chosen model's only: a run's name depends on nothing else
+        return "mlp" + "x".join(str(h) for h in m.mlp.hidden)
+    if m.name == "poly":
+        return f"poly{m.poly.degree}"
+    return "cnn" + "x".join(str(c) for c in m.cnn1d.channels)
 
 
 def describe_optimizer(params: Params) -> str:
@@ -265,6 +265,7 @@ def describe_run(params: Params) -> str:
     return f"{describe_optimizer(params)}-{shared}"
 
 
+@reads.unrecorded
 def run_params(
     params: Params,
     *sections: str,
@@ -351,6 +352,7 @@ def metrics_note(stage: str) -> str:
     return f"{final}\n\n{CURVES_NOTE}" if final else ""
 
 
+@reads.unrecorded
 def run_tags(
     params: Params, stage: str, data_hash: str, description: str = "", curves: bool = True
 ) -> dict[str, str]:

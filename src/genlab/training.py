@@ -16,7 +16,7 @@ import lightning.pytorch as pl
 import torch
 from lightning.pytorch.callbacks import EarlyStopping, ModelCheckpoint
 
-from genlab.config import Params
+from genlab.config import Params, reads
 from genlab.config.train import SelectedMetric
 from genlab.data.datamodule import SplitsDataModule
 from genlab.data.splits import Splits
@@ -46,14 +46,16 @@ class FitResult:
 def build_module(params: Params, splits: Splits) -> GenLabModule:
     """Model sized for the data, wrapped with the loss, optimizer and regularization in params;
     passed as plain values, which the checkpoint keeps (`GenLabModule.load_from_checkpoint`)."""
-    t = params.train
+    t, m = params.train, params.model
     return GenLabModule(
-        model=params.model.model_dump(mode="json"),
+        # what applies only (the chosen model's section; no momentum for Adam): the checkpoint
+        # holds what the module is built from, and the stage depends on nothing else
+        model={"name": m.name, m.name: getattr(m, m.name).applied()},
         input_shape=list(splits.x_train.shape[1:]),
         output_dim=output_dim(t.loss, splits.n_classes),
         loss=t.loss,
-        optimizer=t.optimizer.model_dump(mode="json"),
-        regularization=t.regularization.model_dump(mode="json"),
+        optimizer=t.optimizer.applied(),
+        regularization=t.regularization.applied(),
         max_epochs=t.max_epochs,
         data_info=dict(splits.info),
     )
@@ -96,21 +98,21 @@ def one_device(params: Params) -> Params:
     rank write the same outputs: that is refused.
     """
     t = params.train
-    if launched_world_size() > 1:
-        raise ValueError(
-            "this stage fits many small models on one process each; run it without torchrun/"
-            "srun (train.devices and num_nodes apply to the train and train_best stages)"
-        )
-    if t.world_size == 1 and t.devices != "auto":
-        return params
-    many = t.world_size > 1 or torch.cuda.device_count() > 1
-    if many and "note" not in _NOTED:
-        _NOTED.add("note")
-        print(
-            f"genlab: train.devices={t.devices}, num_nodes={t.num_nodes} apply to the train "
-            "and train_best stages; this stage fits each model on one device",
-            file=sys.stderr,
-        )
+    with reads.paused():  # whatever these say, a study's fit runs on one device: not a read
+        if launched_world_size() > 1:
+            raise ValueError(
+                "this stage fits many small models on one process each; run it without "
+                "torchrun/srun (train.devices and num_nodes apply to the train and train_best "
+                "stages)"
+            )
+        many = t.world_size > 1 or (t.devices == "auto" and torch.cuda.device_count() > 1)
+        if many and "note" not in _NOTED:
+            _NOTED.add("note")
+            print(
+                f"genlab: train.devices={t.devices}, num_nodes={t.num_nodes} apply to the train "
+                "and train_best stages; this stage fits each model on one device",
+                file=sys.stderr,
+            )
     train = t.model_copy(update={"devices": 1, "num_nodes": 1, "strategy": "auto"})
     return params.model_copy(update={"train": train})
 

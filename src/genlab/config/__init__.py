@@ -13,6 +13,7 @@ from typing import Annotated, Any
 import yaml
 from pydantic import BaseModel, Field, ValidationError, model_validator
 
+from genlab.config import reads
 from genlab.config.base import ConfigError, Strict
 from genlab.config.biasvar import BiasVarConfig
 from genlab.config.data import DataConfig
@@ -29,7 +30,10 @@ from genlab.config.train import TrainConfig
 from genlab.config.train_seeds import TrainSeedsConfig
 from genlab.config.tune import TuneConfig
 
-__all__ = ["ConfigError", "Params", "as_flat_dict", "load_params", "parse_params", "with_overrides"]
+__all__ = [
+    "ConfigError", "Params", "as_flat_dict", "load_params", "parse_params", "values_of",
+    "with_overrides",
+]
 
 
 class Params(Strict):
@@ -100,9 +104,12 @@ def _format(err: ValidationError, source: str) -> str:
 def parse_params(raw: dict, source: str = "params") -> Params:
     """Validate an already-loaded mapping (tests and experiments build these in memory)."""
     try:
-        return Params.model_validate(raw or {})
+        with reads.paused():  # the schema's own checks are not the stage's reads
+            params = Params.model_validate(raw or {})
     except ValidationError as err:
         raise ConfigError(_format(err, source)) from None
+    reads.assign_keys(params)
+    return params
 
 
 def load_params(path: str | Path = "params.yaml") -> Params:
@@ -124,7 +131,8 @@ def with_overrides(params: Params, overrides: dict[str, Any]) -> Params:
 
     Studies build their variants this way, so a variant is checked exactly like params.yaml.
     """
-    raw = params.model_dump(mode="json")
+    with reads.paused():  # the copy's own fields are what the stage reads next
+        raw = params.model_dump(mode="json")
     for dotted, value in overrides.items():
         node = raw
         *parents, leaf = dotted.split(".")
@@ -135,7 +143,21 @@ def with_overrides(params: Params, overrides: dict[str, Any]) -> Params:
         if leaf not in node:
             raise ConfigError(f"override '{dotted}': unknown key '{leaf}'")
         node[leaf] = value
-    return parse_params(raw, "override")
+    variant = parse_params(raw, "override")
+    reads.assign_keys(variant, reads.replaced(params) | set(overrides))
+    return variant
+
+
+def values_of(params: Params, keys: list[str]) -> dict[str, Any]:
+    """The values of dotted keys (`train.optimizer.lr`; a section as a mapping), e.g. those a
+    stage declares in dvc.yaml: exactly what its outputs depend on."""
+    out: dict[str, Any] = {}
+    for key in keys:
+        node: Any = params
+        for name in key.split("."):
+            node = getattr(node, name)
+        out[key] = node.model_dump(mode="json") if isinstance(node, BaseModel) else node
+    return out
 
 
 def as_flat_dict(params: BaseModel, prefix: str = "") -> dict[str, object]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr
 
 PosInt = Annotated[int, Field(gt=0)]
 PosFloat = Annotated[float, Field(gt=0)]
@@ -37,3 +37,24 @@ class Strict(BaseModel):
     """Base for every section: unknown keys are errors (a typo must not be silently ignored)."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
+    # Where this section sits in params.yaml (`train.optimizer`, "" for the whole file; None
+    # for a section validated on its own) and which keys a variant replaced: set once a tree is
+    # validated, so that the reads a stage makes are named (genlab.config.reads).
+    _key: str | None = PrivateAttr(None)
+    _overridden: frozenset[str] = PrivateAttr(frozenset())
+
+    def __eq__(self, other: object) -> bool:
+        """Equal values are equal params, wherever they were read from (not the private keys)."""
+        return type(self) is type(other) and self.__dict__ == other.__dict__
+
+    def __hash__(self) -> int:
+        return hash((type(self), tuple(self.__dict__.values())))
+
+    def unused(self) -> set[str]:
+        """Fields that do not apply, given the others (Adam's `momentum`)."""
+        return set()
+
+    def applied(self) -> dict:
+        """The section as a mapping without the fields that do not apply: what a checkpoint
+        keeps of it, so that a stage depends on no setting its model does not use."""
+        return self.model_dump(mode="json", include=set(type(self).model_fields) - self.unused())

@@ -28,6 +28,9 @@ class _Normalized(Strict):
             )
         return data
 
+    def unused(self) -> set[str]:
+        return {"norm_groups"} if getattr(self, "norm", "none") != "group" else set()
+
     def _check_groups(self, widths: list[int]) -> None:
         bad = [w for w in widths if w % self.norm_groups]
         if getattr(self, "norm", "none") == "group" and bad:

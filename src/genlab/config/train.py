@@ -27,6 +27,18 @@ class OptimizerConfig(Strict):
     step_size: PosInt = 10
     gamma: Annotated[float, Field(gt=0, le=1)] = 0.5
 
+    def unused(self) -> set[str]:
+        unused = set()
+        if self.name in ("gd", "sgd"):
+            unused.add("batch_size")
+        if self.name != "momentum":
+            unused |= {"momentum", "nesterov"}
+        if self.name not in ("adam", "adamw"):
+            unused.add("betas")
+        if self.schedule != "step":
+            unused |= {"step_size", "gamma"}
+        return unused
+
     def effective_batch_size(self, n_train: int) -> int:
         """Samples per update: GD uses all of them, SGD one."""
         if self.name == "gd":
@@ -41,6 +53,11 @@ class RegularizationConfig(Strict):
     weight_decay: NonNegFloat = 0.0
     l1: NonNegFloat = 0.0
     penalize_bias_and_norm: bool = False
+
+    def unused(self) -> set[str]:
+        """Which weights are penalized matters only when something penalizes them."""
+        off = self.l2 == 0 and self.weight_decay == 0 and self.l1 == 0
+        return {"penalize_bias_and_norm"} if off else set()
 
 
 class EarlyStoppingConfig(Strict):

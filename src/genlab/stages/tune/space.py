@@ -129,26 +129,25 @@ def study_name(params: Params) -> str:
     if tune.study_name != "auto":
         return tune.study_name
     resolved = base_params(params)
-    base = resolved.model_dump(mode="json")
-    train = base["train"]
-    train["optimizer"].pop("lr"), train["optimizer"].pop("batch_size")
-    train.pop("selection")  # enters resolved, as "metric" below
-    # Not part of a trial's value: threads, the evaluation batch, scale-out (a trial runs on
-    # one process). They are no DVC dependency of `tune` either (dvc.yaml).
-    scale_out = ("devices", "num_nodes", "strategy", "ddp_timeout_s")
-    for key in ("torch_threads", "eval_batch_size", *scale_out):
-        train.pop(key, None)
+    # Not part of a trial's value: the searched lr and batch, the selection (it enters below,
+    # as "metric"), threads, the evaluation batch, scale-out (a trial runs on one process).
+    # They are no DVC dependency of `tune` either (dvc.yaml).
+    scale_out = {"devices", "num_nodes", "strategy", "ddp_timeout_s"}
+    left_out = {"torch_threads", "eval_batch_size", "selection", *scale_out}
+    train = resolved.train.model_dump(
+        mode="json", exclude={"optimizer": {"lr", "batch_size"}, **dict.fromkeys(left_out, True)}
+    )
     if train.get("precision") == "32-true":  # the default keeps the names studies had before
         train.pop("precision")
     train["regularization"].pop(tune.space.penalty)
-    model = dict(base["model"][tune.model])
+    model = getattr(resolved.model, tune.model).model_dump(mode="json")
     if tune.space.dropout is not None:
         model.pop("dropout")
     defining = {
         "space": tune.space.model_dump(mode="json"),
         "metric": resolved.train.selected.name,
         "seed": params.seed,
-        "data": {"name": tune.data, **base["data"][tune.data]},
+        "data": {"name": tune.data, **getattr(resolved.data, tune.data).model_dump(mode="json")},
         "model": {"name": tune.model, **model},
         "train": train,
     }
