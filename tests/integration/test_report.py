@@ -159,10 +159,12 @@ ONLY_WHAT_A_CHANGE_TOUCHES = [
         {"train", "train_cnn", "train_seeds", "regularization", "tune", "train_best"},
     ),
     # early stopping, the checkpoint and tune's objective: every stage that selects an epoch
+    # (the GD studies' fits too: their best epoch)
     (
         "train.selection.metric",
         "val/loss",
-        {"train", "train_cnn", "train_seeds", "regularization", "tune", "train_best"},
+        {"train", "train_cnn", "train_seeds", "regularization", "tune", "train_best",
+         "optimizers", "lr_range", "polyfit"},
     ),
     ("tune.n_trials", 5, {"tune"}),
     ("tune.train_best.max_epochs", 2, {"train_best"}),

@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 
 from genlab.team import stack
-from genlab.team.process import ServiceError
+from genlab.team.process import ServiceError, free_port
 from genlab.team.settings import TeamSettings
 from genlab.tracking import file_sha256
 from tests.conftest import tiny_raw
@@ -233,7 +233,7 @@ def test_taken_port_fails_in_one_line_and_starts_nothing(team_settings):
     root = reachable_dir()
     ports = dict(team_settings.ports)
     ports["s3"] = team_settings.ports["mlflow"]  # taken by the running MLflow server
-    ports["postgres"] += 1
+    ports["postgres"] = free_port(set(ports.values()))  # a free one (port + 1 may be taken)
     s = TeamSettings(root=root, ports=ports)
     with pytest.raises(ServiceError, match=r"port 127\.0\.0\.1:\d+ is already in use"):
         stack.up(s, log=lambda *_: None)
