@@ -18,7 +18,9 @@ A study module (`genlab.stages.<stage>`) exports, beside its science:
 - `annotate(params, result) -> str` (optional): for a stage that records on runs other stages
   made (diagnosis tags each model's run with its label), after the local outputs: a store
   that is down costs the tags, not the results; returns what the stage's line adds;
-- `line(result, run_id) -> str`: the one line the stage prints.
+- `line(result, run_id) -> str`: the one line the stage prints;
+- `DISTRIBUTED = True` (optional): a stage whose fit DDP spreads over processes (`train`):
+  every rank but 0 only runs `run` (with no runs: its share of the fit); rank 0 does the rest.
 
 `run_study` calls them in one order: params, data, tracking checked, parent run, study, and
 the local outputs written even when the tracking server is lost in `track` (a computed result
@@ -51,6 +53,12 @@ def run_study(module: str) -> Callable[[Namespace], None]:
 def run(study: ModuleType, params, paths: Namespace) -> None:
     """One study stage, start to end (see the module docstring for the order and why)."""
     data = study.data(params, paths) if hasattr(study, "data") else None
+    if getattr(study, "DISTRIBUTED", False):
+        from genlab.distributed import is_primary
+
+        if not is_primary():  # another DDP rank: its share of the work, no runs, no files
+            study.run(params, data, None)
+            return
     tracked = hasattr(study, "open_runs")
     if tracked:
         from genlab.tracking import check_tracking, resolve_tracking_uri

@@ -101,3 +101,30 @@ def test_annotate_runs_after_the_outputs_are_written_and_adds_to_the_line(tmp_pa
     )
     study.run(judged, None, Namespace(results=str(out)))
     assert capsys.readouterr().out.strip() == "judged: 2 labels; 2 runs tagged"
+
+
+@pytest.mark.parametrize("primary", [True, False])
+def test_a_distributed_study_runs_only_its_share_on_another_rank(
+    store, tmp_path, capsys, monkeypatch, primary
+):
+    """`DISTRIBUTED`: a DDP rank but 0 runs `run` with no runs (its share of the fit) and
+    nothing else; rank 0 runs the whole contract."""
+    from genlab import distributed
+
+    params, client = store
+    monkeypatch.setattr(distributed, "is_primary", lambda: primary)
+    calls: list[str] = []
+    ranked = _study(calls)
+    ranked.DISTRIBUTED = True
+    shares = []
+    ranked.run = lambda params, values, runs: shares.append(runs) or {
+        "sum": sum(values), "run_id": runs and runs.run_id}
+    paths = Namespace(results=str(tmp_path / "results/demo.json"))
+    study.run(ranked, params, paths)
+    if primary:
+        assert calls == ["data", "open_runs", "track", "write"] and shares[0] is not None
+        assert (tmp_path / "results/demo.json").is_file()
+    else:
+        assert calls == ["data"] and shares == [None]
+        assert not (tmp_path / "results").exists() and capsys.readouterr().out == ""
+        assert client.search_experiments()[0].name == "Default"  # no run, no experiment
