@@ -33,7 +33,7 @@ sys.path.insert(0, str(ROOT))
 from tests.conftest import pipeline_raw  # noqa: E402 - the suite's tiny params
 from tests.repo_copy import make_repo_copy, sh  # noqa: E402
 
-STUDY = re.compile(r'run_stage\(\s*"\w+",\s*"(genlab\.[\w.]+)"')
+STUDY = re.compile(r'run_stage\(\s*[\w."]+,\s*"(genlab\.[\w.]+)"')  # name: a string or a variable
 
 
 def wall(args: list[str], cwd: Path, repeats: int = 1) -> float:

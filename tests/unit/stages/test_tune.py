@@ -40,6 +40,7 @@ from genlab.stages.tune.runs import (
     close_run,
     finish_trial_run,
     resume_parent,
+    shared_parent,
     study_parent_run,
     study_run_name,
     trial_run_name,
@@ -619,3 +620,26 @@ def test_a_parent_tag_written_by_two_joiners_at_once_is_written_again(stores, mo
     run = tracking.client(p).get_run(parent)
     assert calls == ["genlab.n_trials", "genlab.n_trials"]
     assert run.info.status == "RUNNING" and run.data.tags["genlab.n_trials"] == "8"
+
+
+@pytest.mark.parametrize("error", [None, RuntimeError("figures failed")])
+def test_the_stage_ends_the_shared_parent_only_once_the_study_gave_it_one(store, error):
+    """The stage's block (`shared_parent`) ends the study's parent FINISHED after publishing,
+    FAILED with the reason when publishing failed; an error before the study found its parent
+    ends nothing (the run is shared: `run_study` decides)."""
+    params, client = store
+    run_id = tracking.start_run(params, "tune", "shared", {})
+    with pytest.raises(RuntimeError), shared_parent(params):
+        raise RuntimeError("the study failed to start")
+    assert client.get_run(run_id).info.status == "RUNNING"
+    try:
+        with shared_parent(params) as parent:
+            parent.run_id = run_id  # as `run` sets it once run_study returns
+            if error is not None:
+                raise error
+    except RuntimeError:
+        pass
+    run = client.get_run(run_id)
+    assert run.info.status == ("FINISHED" if error is None else "FAILED")
+    if error is not None:
+        assert run.data.tags["genlab.end_reason"] == "RuntimeError: figures failed"

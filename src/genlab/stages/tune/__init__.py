@@ -18,5 +18,7 @@ Modules, each importing only those before it:
 - `workers`: the processes that work the study (`run_study`);
 - `results`: what a finished study says (best configuration, tables, importances);
 - `figures`: its figures, drawn from `results`;
+- `stage`: what the stage runs, on the study contract (`genlab.study`): the study, then its
+  outputs and the parent run's summary;
 - `dashboard`: `make dashboard` (optuna-dashboard on the same storage).
 """

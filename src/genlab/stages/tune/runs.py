@@ -7,8 +7,9 @@ attribute `mlflow_parent_run_id`; every other process waits for the attribute an
 
 from __future__ import annotations
 
+import contextlib
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import optuna
@@ -25,6 +26,27 @@ SETTLE_S = 1.0  # adopting a study with no parent: time for a concurrent adopter
 # A pruned trial is a normal outcome of the search (FINISHED, tagged pruned); KILLED is kept
 # for trials whose worker was really stopped (Ctrl-C, SIGKILL, lost heartbeat).
 MLFLOW_STATUS = {"complete": "FINISHED", "pruned": "FINISHED", "diverged": "FAILED"}
+
+
+# ------------------------------------------------------------------- the stage's parent
+@contextlib.contextmanager
+def shared_parent(params: Params) -> Iterator[tracking.Study]:
+    """The study's parent run as the stage's block holds it (`genlab.study`'s `open_runs`).
+
+    The run is shared by every process working on the study, on any machine: `run_study` finds
+    or makes it and sets `run_id`. The block ends it FINISHED once this process has published
+    the study's outputs, FAILED (KILLED on Ctrl-C) with the reason when that failed; before
+    the study has its parent (`run_id` None) there is nothing to end here (`run_study` ends it
+    when its workers fail, unless others still work on the study).
+    """
+    parent = tracking.Study(params, STAGE, None, {})
+    try:
+        yield parent
+    except BaseException as err:
+        if parent.run_id is not None:
+            parent._end_on_error(parent.run_id, err)
+        raise
+    parent._end(parent.run_id, None, "")
 
 
 # --------------------------------------------------------------------------------- names
