@@ -28,10 +28,10 @@ from genlab.config import load_params, with_overrides
 from genlab.config.train import OptimizerConfig
 from genlab.data.splits import Splits
 from genlab.losses import loss_fn
-from genlab.module import build_optimizer
 from genlab.stacked import StackedModels, seeded_models, train_stacked
 from genlab.stages.biasvar import regression_problem
 from genlab.training import fit
+from genlab.update_rules import build_optimizer
 
 
 def fit_params(params, width: int, epochs: int):

@@ -17,7 +17,7 @@ from collections.abc import Callable, Sequence
 
 import lightning.pytorch as pl
 import torch
-from torch import Tensor, nn
+from torch import Tensor
 
 from genlab.config.model import ModelConfig
 from genlab.config.train import SELECTABLE, OptimizerConfig, RegularizationConfig
@@ -25,32 +25,7 @@ from genlab.data.splits import SPLIT_NAMES
 from genlab.losses import loss_fn, predict_labels
 from genlab.models import build_model
 from genlab.regularization import l1_penalty, l2_penalty, split_decay_params
-
-
-def build_optimizer(
-    params_decay: list[nn.Parameter],
-    params_other: list[nn.Parameter],
-    cfg: OptimizerConfig,
-    weight_decay: float,
-) -> torch.optim.Optimizer:
-    """Map our names onto PyTorch: gd / sgd / minibatch are torch.optim.SGD without momentum
-    (they differ only in batch size), `momentum` is SGD with momentum, `adam` / `adamw` are
-    Adam / AdamW. `weight_decay` goes to the decayed group only (no bias / norm decay)."""
-    groups = [
-        {"params": params_decay, "weight_decay": weight_decay},
-        {"params": params_other, "weight_decay": 0.0},
-    ]
-    groups = [g for g in groups if g["params"]]
-    if cfg.name in ("gd", "sgd", "minibatch"):
-        return torch.optim.SGD(groups, lr=cfg.lr, momentum=0.0)
-    if cfg.name == "momentum":
-        return torch.optim.SGD(groups, lr=cfg.lr, momentum=cfg.momentum, nesterov=cfg.nesterov)
-    if cfg.name == "adam":
-        return torch.optim.Adam(groups, lr=cfg.lr, betas=cfg.betas)
-    if cfg.name == "adamw":
-        return torch.optim.AdamW(groups, lr=cfg.lr, betas=cfg.betas)
-    raise ValueError(f"unknown optimizer '{cfg.name}'")
-
+from genlab.update_rules import build_optimizer
 
 # What callbacks can monitor: every metric `train.selection.metric` may select on. Lightning
 # stores these as float32 tensors; `training.best_row` compares the history the same way.

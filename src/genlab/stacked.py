@@ -7,7 +7,7 @@ does the same arithmetic in one pass (see benchmarks/biasvar_vectorized.py).
 
 The stacked models are genlab's own networks (`genlab.models`), initialised exactly as
 `genlab.training.fit` initialises them for a given seed, and optimised with the optimizer
-`genlab.module.build_optimizer` builds. PyTorch's SGD and Adam update every parameter element
+`genlab.update_rules.build_optimizer` builds. PyTorch's SGD and Adam update every parameter element
 on its own, and the summed loss Σ_k L_k gives model k exactly its own gradient, so one optimizer
 over the stacked tensors is K independent optimizers.
 """
@@ -25,7 +25,7 @@ from torch.func import functional_call, stack_module_state, vmap
 from genlab.config.train import OptimizerConfig
 from genlab.losses import loss_fn
 from genlab.models import ACTIVATIONS
-from genlab.module import build_optimizer
+from genlab.update_rules import build_optimizer
 
 
 class StackedModels:

@@ -23,8 +23,8 @@ from torch import nn
 
 from genlab.config.train import OptimizerConfig
 from genlab.models import MLP
-from genlab.module import build_optimizer
 from genlab.regularization import l1_penalty, l2_penalty, split_decay_params
+from genlab.update_rules import build_optimizer
 
 LAM, STEPS = 0.05, 100
 LR = {"minibatch": 0.1, "momentum": 0.05, "adam": 0.01, "adamw": 0.01}

@@ -38,9 +38,9 @@ from genlab.config.train import OptimizerConfig
 from genlab.data.mnist1d_signals import make_mnist1d
 from genlab.losses import loss_fn, predict_labels
 from genlab.models import MLP
-from genlab.module import build_optimizer
 from genlab.progress import Progress
 from genlab.stacked import StackedModels, seeded_models
+from genlab.update_rules import build_optimizer
 
 STAGE = "double_descent"
 # Independent random streams, all derived from params.seed.
