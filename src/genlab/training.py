@@ -16,6 +16,7 @@ import lightning.pytorch as pl
 import torch
 from lightning.pytorch.callbacks import EarlyStopping, ModelCheckpoint
 
+from genlab.cli import TrackingGuard
 from genlab.config import Params, reads
 from genlab.config.train import SelectedMetric
 from genlab.data.datamodule import SplitsDataModule
@@ -24,6 +25,7 @@ from genlab.distributed import check_splittable, launched_world_size, strategy
 from genlab.losses import output_dim
 from genlab.module import GenLabModule
 from genlab.quiet import quiet_libraries
+from genlab.tracking import Study, run_params
 
 quiet_libraries()
 
@@ -240,3 +242,25 @@ def fit(
             state = torch.load(result.best_checkpoint, map_location="cpu", weights_only=True)
             module.load_state_dict(state["state_dict"])
     return result
+
+
+def fit_in_run(
+    params: Params, splits: Splits, checkpoint_dir: str, runs: Study | None, *sections: str
+) -> tuple[FitResult | None, TrackingGuard | None]:
+    """The one fit of a training stage (`train`, `train_best`), logging into the stage's run
+    (`runs`, made by Lightning's logger) with the params that apply (`run_params`, plus the
+    stage's `sections`). A tracking server lost during the fit stops it after that epoch; the
+    guard returned raises that error once the stage has written its outputs (`check`).
+
+    On a DDP rank but 0 (`runs` None): that rank's share of the fit, which stops with rank 0
+    when rank 0's tracking server dies; nothing is returned (rank 0 tracks and writes).
+    """
+    if runs is None:
+        stop = TrackingGuard().callbacks()
+        fit(params, splits, checkpoint_dir=checkpoint_dir, distributed=True, extra_callbacks=stop)
+        return None, None
+    runs.logger.log_hyperparams(run_params(params, *sections))  # before the guard: fail fast
+    guard = TrackingGuard(runs.logger, spawned=params.train.strategy == "ddp_spawn")
+    result = fit(params, splits, logger=runs.logger, checkpoint_dir=checkpoint_dir,
+                 distributed=True, extra_callbacks=guard.callbacks())
+    return result, guard

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import yaml
 
+from genlab import stage_paths
 from tests.repo_copy import ROOT
 
 NO_OUTPUT_CHANGES = {
@@ -35,13 +36,7 @@ def _declared() -> dict[str, set[str]]:
     `check_params`'s: it validates the whole file."""
     stages = yaml.safe_load((ROOT / "dvc.yaml").read_text())["stages"]
     assert stages.pop("check_params")["params"] == [{"params.yaml": None}]
-    declared = {}
-    for name, stage in stages.items():
-        keys = set()
-        for entry in stage.get("params", []):
-            keys |= {entry} if isinstance(entry, str) else {k for v in entry.values() for k in v}
-        declared[name] = keys
-    return declared
+    return {name: set(stage_paths.params(name, ROOT)) for name in stages}
 
 
 def _covered(key: str, keys: set[str]) -> bool:

@@ -35,17 +35,18 @@ def _join(key: str, name: str) -> str:
     return f"{key}.{name}" if key else name
 
 
-def _sections(section: Strict) -> Iterator[Strict]:  # the section and all below it
-    yield section
-    for name in type(section).model_fields:
-        value = object.__getattribute__(section, name)
+def _sections(root: Strict, key: str = "") -> Iterator[tuple[Strict, str]]:
+    """Each section of a tree with its dotted key, the root's first."""
+    yield root, key
+    for name in type(root).model_fields:
+        value = object.__getattribute__(root, name)
         if isinstance(value, Strict):
-            yield from _sections(value)
+            yield from _sections(value, _join(key, name))
 
 
 def replaced(root: Strict) -> frozenset[str]:
     """The keys a variant's tree holds the study's values for, not params.yaml's."""
-    private = (object.__getattribute__(s, "__pydantic_private__") for s in _sections(root))
+    private = (object.__getattribute__(s, "__pydantic_private__") for s, _ in _sections(root))
     return frozenset().union(*(p["_overridden"] for p in private))
 
 
@@ -53,15 +54,8 @@ def assign_keys(root: Strict, overridden: Iterable[str] = ()) -> None:
     """Name each section of a validated params tree (`train.optimizer`) and give it the keys a
     variant replaced (`overridden`)."""
     replaced = frozenset(overridden)
-
-    def name(section: Strict, key: str) -> None:
+    for section, key in list(_sections(root)):
         section._key, section._overridden = key, replaced
-        for field in type(section).model_fields:
-            value = object.__getattribute__(section, field)
-            if isinstance(value, Strict):
-                name(value, _join(key, field))
-
-    name(root, "")
 
 
 def _record(section: Strict, name: str) -> None:

@@ -30,12 +30,11 @@ from genlab.tracking import (
     describe_run,
     file_sha256,
     metrics_note,
-    run_params,
     run_tags,
     splits_hash,
     study,
 )
-from genlab.training import FitResult, fit, use_threads
+from genlab.training import FitResult, fit_in_run, use_threads
 
 STAGE = "train"
 DISTRIBUTED = True  # every DDP rank runs `run`; rank 0 alone opens runs and writes
@@ -93,16 +92,8 @@ def open_runs(params: Params, data: Inputs):
 def run(params: Params, data: Inputs, runs: Study | None) -> Trained:
     if data.skipped:
         return Trained(data)
-    p = data.params
-    if runs is None:  # another DDP rank: train its part, leave runs and files to rank 0
-        stop = TrackingGuard().callbacks()  # stops with rank 0 if its tracking server dies
-        fit(p, data.splits, checkpoint_dir=data.models, distributed=True, extra_callbacks=stop)
-        return Trained(data)
-    runs.logger.log_hyperparams(run_params(p))  # only what applies: not data.poly.* etc.
-    guard = TrackingGuard(runs.logger, spawned=p.train.strategy == "ddp_spawn")
-    result = fit(p, data.splits, logger=runs.logger, checkpoint_dir=data.models,
-                 distributed=True, extra_callbacks=guard.callbacks())
-    return Trained(data, describe_run(p), result, runs, guard)
+    result, guard = fit_in_run(data.params, data.splits, data.models, runs)
+    return Trained(data, describe_run(data.params), result, runs, guard)
 
 
 def track(runs: Study, result: Trained) -> None:

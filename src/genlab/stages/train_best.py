@@ -26,8 +26,8 @@ from genlab.judged import judged, known_baseline, to_judge
 from genlab.outputs import reproducible_history, write_csv
 from genlab.plotting import learning_curves
 from genlab.stages.tune.space import retrain_params
-from genlab.tracking import Study, describe_run, run_params, run_tags, splits_hash, study
-from genlab.training import FitResult, fit, use_threads
+from genlab.tracking import Study, describe_run, run_tags, splits_hash, study
+from genlab.training import FitResult, fit_in_run, use_threads
 
 STAGE = "train_best"
 DISTRIBUTED = True  # every DDP rank runs `run`; rank 0 alone opens the run and writes
@@ -88,14 +88,9 @@ def open_runs(params: Params, data: Inputs):
 
 def run(params: Params, data: Inputs, runs: Study | None) -> Tuned:
     variant, splits = data.variant, data.splits
-    if runs is None:  # another DDP rank: train its part, leave runs and files to rank 0
-        stop = TrackingGuard().callbacks()  # stops with rank 0 if its tracking server dies
-        fit(variant, splits, checkpoint_dir=data.models, distributed=True, extra_callbacks=stop)
+    result, guard = fit_in_run(variant, splits, data.models, runs, "tune.train_best")
+    if result is None:  # another DDP rank's share: rank 0 tracks and writes
         return Tuned(data)
-    runs.logger.log_hyperparams(run_params(variant, "tune.train_best"))  # what applies
-    guard = TrackingGuard(runs.logger, spawned=variant.train.strategy == "ddp_spawn")
-    result = fit(variant, splits, logger=runs.logger, checkpoint_dir=data.models,
-                 distributed=True, extra_callbacks=guard.callbacks())
     best = data.best
     metrics: dict = {
         "study": best.get("study"),
