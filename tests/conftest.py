@@ -186,6 +186,7 @@ def _rank(item: pytest.Item) -> int:
     return 3 if name in ON_REPRODUCED else 4
 
 
+@pytest.hookimpl(tryfirst=True)  # before xdist's own hook, which reads the groups
 def pytest_collection_modifyitems(config, items: list[pytest.Item]) -> None:
     for item in items:
         if item.path.name == "test_train.py":
@@ -193,3 +194,17 @@ def pytest_collection_modifyitems(config, items: list[pytest.Item]) -> None:
         group = "team" if item.path.name in TEAM else str(item.path.relative_to(ROOT))
         item.add_marker(pytest.mark.xdist_group(group))
     items.sort(key=_rank)  # stable: each module keeps its own order
+
+
+@pytest.hookimpl(optionalhook=True)  # an xdist hook, in the controller
+def pytest_xdist_node_collection_finished(node, ids: list[str]) -> None:
+    """Under `--dist loadgroup` xdist marks each grouped test's id with `@group` (its
+    scheduler reads nothing else). A pytest or xdist release that loses the mark would spread a
+    module's tests over all workers, each building the module's fixtures (a team stack per
+    worker): the run stops here instead of silently taking twice as long."""
+    if node.config.getvalue("dist") == "loadgroup" and not any("@" in i for i in ids):
+        pytest.exit(
+            f"pytest-xdist's --dist loadgroup groups nothing under pytest {pytest.__version__} "
+            "(pytest-xdist issue #1386): install the versions requirements.lock pins "
+            "(`make setup`)", returncode=4,
+        )
