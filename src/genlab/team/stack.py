@@ -98,14 +98,16 @@ def write_env(s: TeamSettings, path: Path) -> Path:
 
 
 def configure_dvc_remote(s: TeamSettings, project: Path, name: str = REMOTE) -> None:
-    """The object store as the default DVC remote, in `.dvc/config.local` (keys stay local)."""
+    """The object store as the default DVC remote, in `.dvc/config.local` (keys stay local).
+    `--` ends the options: a generated key may begin with `-` (token_urlsafe)."""
     env = s.env()
     dvc = str(Path(sys.executable).parent / "dvc")
     steps = [
         ["remote", "add", "--local", "--default", "--force", name, env["GENLAB_DVC_REMOTE_URL"]],
-        ["remote", "modify", "--local", name, "endpointurl", env["AWS_ENDPOINT_URL"]],
-        ["remote", "modify", "--local", name, "access_key_id", env["AWS_ACCESS_KEY_ID"]],
-        ["remote", "modify", "--local", name, "secret_access_key", env["AWS_SECRET_ACCESS_KEY"]],
+        ["remote", "modify", "--local", "--", name, "endpointurl", env["AWS_ENDPOINT_URL"]],
+        ["remote", "modify", "--local", "--", name, "access_key_id", env["AWS_ACCESS_KEY_ID"]],
+        ["remote", "modify", "--local", "--", name, "secret_access_key",
+         env["AWS_SECRET_ACCESS_KEY"]],
     ]
     for step in steps:
         proc = subprocess.run([dvc, *step], cwd=project, capture_output=True, text=True)
