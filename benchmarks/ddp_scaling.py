@@ -41,7 +41,7 @@ def worker(out: str, overrides: dict, devices: int, threads: int, epochs: int) -
 
     from genlab.config import load_params, with_overrides
     from genlab.data import make_splits
-    from genlab.distributed import is_primary
+    from genlab.ranks import is_primary
     from genlab.training import fit, use_threads
 
     params = with_overrides(

@@ -1,17 +1,17 @@
-"""Scale-out with Lightning's DDP: which process is rank 0, the strategy, a dead peer.
+"""Scale-out with Lightning's DDP: the strategy, a dead peer (which process is rank 0:
+`genlab.ranks`).
 
 One fit over several processes (GPUs, or CPU processes on gloo) or nodes (torchrun, SLURM)
 must leave exactly what one process leaves: one MLflow run, one checkpoint, one history. Two
 rules get there. Every rank computes the *same* numbers: each evaluates a shard of every split
 and the sums are all-reduced (`GenLabModule`), so early stopping, divergence and pruning agree
-without further syncing. Only rank 0 writes: a stage asks `is_primary()` before it creates a
-run or a file, because under Lightning's `ddp` the other ranks re-run the stage's script from
-the top (and under torchrun every rank does).
+without further syncing. Only rank 0 writes: a stage asks `ranks.is_primary()` before it
+creates a run or a file, because under Lightning's `ddp` the other ranks re-run the stage's
+script from the top (and under torchrun every rank does).
 """
 
 from __future__ import annotations
 
-import os
 from datetime import timedelta
 from typing import Any
 
@@ -20,33 +20,6 @@ from lightning.pytorch.strategies import DDPStrategy
 from lightning.pytorch.strategies.launchers.multiprocessing import _MultiProcessingLauncher
 
 from genlab.config.train import TrainConfig
-
-
-def launch_rank() -> int:
-    """This process's global rank as its launcher set it, before any Trainer exists.
-
-    torchrun sets RANK, srun SLURM_PROCID; Lightning's `ddp` gives the processes it starts
-    LOCAL_RANK ≥ 1, and each node's first process NODE_RANK. No variable: a lone process, 0.
-    """
-    for var in ("RANK", "SLURM_PROCID"):
-        if os.environ.get(var, "").isdigit():
-            return int(os.environ[var])
-    node = int(os.environ.get("NODE_RANK") or os.environ.get("GROUP_RANK") or 0)
-    local = int(os.environ.get("LOCAL_RANK") or 0)
-    return node * 1_000 + local  # only "is it 0" matters before the process group exists
-
-
-def is_primary() -> bool:
-    """Whether this process creates runs and writes outputs (global rank 0)."""
-    return launch_rank() == 0
-
-
-def launched_world_size() -> int:
-    """Processes an external launcher (torchrun, srun) started for this job; 1 without one."""
-    for var in ("WORLD_SIZE", "SLURM_STEP_NUM_TASKS"):
-        if os.environ.get(var, "").isdigit():
-            return int(os.environ[var])
-    return 1
 
 
 def check_splittable(cfg: TrainConfig, batch_size: int) -> None:

@@ -54,7 +54,7 @@ def run(study: ModuleType, params, paths: Namespace) -> None:
     """One study stage, start to end (see the module docstring for the order and why)."""
     data = study.data(params, paths) if hasattr(study, "data") else None
     if getattr(study, "DISTRIBUTED", False):
-        from genlab.distributed import is_primary
+        from genlab.ranks import is_primary  # not genlab.distributed: Lightning
 
         if not is_primary():  # another DDP rank: its share of the work, no runs, no files
             study.run(params, data, None)

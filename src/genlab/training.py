@@ -21,10 +21,11 @@ from genlab.config import Params, reads
 from genlab.config.train import SelectedMetric
 from genlab.data.datamodule import SplitsDataModule
 from genlab.data.splits import Splits
-from genlab.distributed import check_splittable, launched_world_size, strategy
+from genlab.distributed import check_splittable, strategy
 from genlab.losses import output_dim
 from genlab.module import GenLabModule
 from genlab.quiet import quiet_libraries
+from genlab.ranks import launched_world_size
 from genlab.tracking import Study, run_params
 
 quiet_libraries()

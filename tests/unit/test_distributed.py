@@ -1,4 +1,4 @@
-"""genlab.distributed: the sharding arithmetic, the launcher's rank, what is refused. The
+"""genlab.distributed: the sharding arithmetic, what is refused. The
 `train` stage on two processes: tests/integration/test_distributed.py."""
 
 from __future__ import annotations
@@ -8,7 +8,7 @@ import torch
 
 from genlab.config import parse_params
 from genlab.data.datamodule import InMemoryBatches, shard
-from genlab.distributed import check_splittable, launch_rank, peer_failure
+from genlab.distributed import check_splittable, peer_failure
 from genlab.training import accelerator, one_device
 from tests.conftest import tiny_raw
 
@@ -61,24 +61,6 @@ def test_mixed_precision_on_cpu_is_refused():
     if not torch.cuda.is_available():
         with pytest.raises(ValueError, match="train.precision '16-mixed' needs a GPU"):
             accelerator("auto", "16-mixed")
-
-
-@pytest.mark.parametrize(
-    ("env", "rank"),
-    [
-        ({}, 0),
-        ({"LOCAL_RANK": "1", "NODE_RANK": "0"}, 1),
-        ({"LOCAL_RANK": "0", "NODE_RANK": "1"}, 1000),
-        ({"RANK": "3", "LOCAL_RANK": "0"}, 3),
-        ({"SLURM_PROCID": "0", "LOCAL_RANK": "0"}, 0),
-    ],
-)
-def test_launch_rank_reads_each_launcher(monkeypatch, env, rank):
-    for var in ("RANK", "SLURM_PROCID", "NODE_RANK", "GROUP_RANK", "LOCAL_RANK"):
-        monkeypatch.delenv(var, raising=False)
-    for var, value in env.items():
-        monkeypatch.setenv(var, value)
-    assert launch_rank() == rank
 
 
 def test_studies_stay_on_one_process(tiny_params, monkeypatch, capsys):

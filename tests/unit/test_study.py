@@ -109,10 +109,10 @@ def test_a_distributed_study_runs_only_its_share_on_another_rank(
 ):
     """`DISTRIBUTED`: a DDP rank but 0 runs `run` with no runs (its share of the fit) and
     nothing else; rank 0 runs the whole contract."""
-    from genlab import distributed
+    from genlab import ranks
 
     params, client = store
-    monkeypatch.setattr(distributed, "is_primary", lambda: primary)
+    monkeypatch.setattr(ranks, "is_primary", lambda: primary)
     calls: list[str] = []
     ranked = _study(calls)
     ranked.DISTRIBUTED = True

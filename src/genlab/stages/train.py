@@ -6,7 +6,8 @@ children). `train_cnn` is the same code with `--model cnn1d`: that model, the sa
 `train` settings. A `--model` that params refuse (cnn1d on the 2-D gaussians, its batch norm
 on one-sample SGD) trains nothing: the stage records `skipped` and the pipeline goes on.
 Under DDP (`train.devices` / `num_nodes`) every rank trains its share; only rank 0 tracks and
-writes (`DISTRIBUTED`).
+writes (`DISTRIBUTED`). Lightning is imported only to fit: data that cannot be read, a store
+that is down or a `--model` that is skipped ends the stage in about a second.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import contextlib
 from argparse import Namespace
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import yaml
 
@@ -34,7 +36,9 @@ from genlab.tracking import (
     splits_hash,
     study,
 )
-from genlab.training import FitResult, fit_in_run, use_threads
+
+if TYPE_CHECKING:
+    from genlab.training import FitResult
 
 STAGE = "train"
 DISTRIBUTED = True  # every DDP rank runs `run`; rank 0 alone opens runs and writes
@@ -74,7 +78,6 @@ def data(params: Params, paths: Namespace) -> Inputs:
         except ConfigError as err:  # e.g. cnn1d on the 2-D gaussians: nothing to train
             lines = [line.strip() for line in str(err).splitlines()]
             return Inputs(params, splits, *where, skipped="; ".join(lines[1:]) or lines[0])
-    use_threads(params.train.torch_threads)
     return Inputs(params, splits, *where)
 
 
@@ -92,6 +95,9 @@ def open_runs(params: Params, data: Inputs):
 def run(params: Params, data: Inputs, runs: Study | None) -> Trained:
     if data.skipped:
         return Trained(data)
+    from genlab.training import fit_in_run, use_threads  # lazy: Lightning, to fit
+
+    use_threads(data.params.train.torch_threads)
     result, guard = fit_in_run(data.params, data.splits, data.models, runs)
     return Trained(data, describe_run(data.params), result, runs, guard)
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 from argparse import Namespace
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import yaml
 
@@ -20,14 +21,14 @@ from genlab.cli import TrackingGuard
 from genlab.config import Params
 from genlab.data import make_splits
 from genlab.data.splits import Splits
-from genlab.evaluation import evaluate_splits
 from genlab.headline import tuned_model, write_results
 from genlab.judged import judged, known_baseline, to_judge
 from genlab.outputs import reproducible_history, write_csv
-from genlab.plotting import learning_curves
 from genlab.stages.tune.space import retrain_params
 from genlab.tracking import Study, describe_run, run_tags, splits_hash, study
-from genlab.training import FitResult, fit_in_run, use_threads
+
+if TYPE_CHECKING:
+    from genlab.training import FitResult
 
 STAGE = "train_best"
 DISTRIBUTED = True  # every DDP rank runs `run`; rank 0 alone opens the run and writes
@@ -71,7 +72,6 @@ def data(params: Params, paths: Namespace) -> Inputs:
     best = read_best(Path(paths.best))
     variant = retrain_params(params, best)
     splits = make_splits(variant.data, variant.seed)
-    use_threads(variant.train.torch_threads)  # tune.torch_threads, as in the trials
     return Inputs(best, variant, splits, paths.out)
 
 
@@ -87,7 +87,11 @@ def open_runs(params: Params, data: Inputs):
 
 
 def run(params: Params, data: Inputs, runs: Study | None) -> Tuned:
+    from genlab.evaluation import evaluate_splits  # lazy (Lightning): a missing best_params
+    from genlab.training import fit_in_run, use_threads  # .yaml fails in a second
+
     variant, splits = data.variant, data.splits
+    use_threads(variant.train.torch_threads)  # tune.torch_threads, as in the trials
     result, guard = fit_in_run(variant, splits, data.models, runs, "tune.train_best")
     if result is None:  # another DDP rank's share: rank 0 tracks and writes
         return Tuned(data)
@@ -120,6 +124,8 @@ def track(runs: Study, result: Tuned) -> None:
 def write(result: Tuned, paths: Namespace) -> list[Path]:
     """results/ and metrics/train_best.json, the per-epoch history and the learning curve;
     the run attaches the figure and best_params.yaml."""
+    from genlab.plotting import learning_curves  # lazy: matplotlib
+
     plots = Path(paths.plots)
     write_results(paths.results, result.metrics, paths.metrics, tuned_model(result.metrics))
     write_csv(plots / "history.csv", reproducible_history(result.fit.history))
