@@ -166,30 +166,37 @@ def copy_of(repo: Path, dst: Path) -> Path:
 # one (they share the stack); test_train's tests each work on their own copy, so any worker
 # takes any of them. The order keeps every worker busy while one builds `reproduced`: a module
 # that needs it first, then the work that does not (team stack, stage processes on their own
-# data, unit tests), then the rest of the work on the reproduced pipeline, longest first.
+# data, unit tests), then the groups on the reproduced pipeline, longest first, then the small
+# ones; test_train's tests come last, one at a time on whichever worker is free, so that no
+# worker is left alone with a long group at the end. The first module has more than 2 tests:
+# xdist hands a worker whose group has 2 or fewer a second group at once, which would wait
+# behind the build.
 TEAM = {"test_team_mode.py", "test_team_study.py"}
-FIRST = ["test_biasvar.py"]
+FIRST = ["test_distributed.py"]
 WITHOUT_REPRODUCED = [
     *sorted(TEAM), "test_train_failures.py", "test_tracking.py", "test_tune_study.py",
     "test_cli.py", "test_dashboard.py",
 ]
-ON_REPRODUCED = ["test_train.py", "test_distributed.py", "test_report.py", "test_tune.py"]
+ON_REPRODUCED = ["test_report.py", "test_tune.py"]
+LAST = "test_train.py"
 
 
-def _rank(item: pytest.Item) -> int:
+def _rank(item: pytest.Item) -> tuple[int, int]:
     name, unit = item.path.name, "unit" in item.path.parts
     for rank, names in enumerate((FIRST, WITHOUT_REPRODUCED)):
         if name in names:
-            return rank
+            return rank, names.index(name)
     if unit:
-        return 2
-    return 3 if name in ON_REPRODUCED else 4
+        return 2, 0
+    if name in ON_REPRODUCED:
+        return 3, ON_REPRODUCED.index(name)
+    return (5 if name == LAST else 4), 0
 
 
 @pytest.hookimpl(tryfirst=True)  # before xdist's own hook, which reads the groups
 def pytest_collection_modifyitems(config, items: list[pytest.Item]) -> None:
     for item in items:
-        if item.path.name == "test_train.py":
+        if item.path.name == LAST:
             continue  # no group: each test on its own copy of the reproduced pipeline
         group = "team" if item.path.name in TEAM else str(item.path.relative_to(ROOT))
         item.add_marker(pytest.mark.xdist_group(group))
