@@ -1,0 +1,62 @@
+"""Stages `train` and `train_best` (genlab.stages.train, genlab.stages.train_best): what they
+do before the fit. The fit itself: tests/integration/test_train.py."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+
+import yaml
+
+from tests.conftest import ROOT, tiny_raw
+
+# Runs the stage's own study contract on a fresh interpreter, then says what it imported.
+PROBE = """
+import sys
+from argparse import Namespace
+from genlab import study
+from genlab.cli import EXPECTED
+from genlab.config import load_params
+import genlab.stages.{stage} as stage
+try:
+    study.run(stage, load_params(), Namespace(**{paths}))
+except EXPECTED as err:  # what `cli.run_stage` turns into one line
+    print(type(err).__name__, err)
+print("lightning" in sys.modules)
+"""
+
+
+def _probe(tmp_path, stage: str, paths: dict, env: dict | None = None) -> list[str]:
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump(tiny_raw()))
+    proc = subprocess.run(
+        [sys.executable, "-c", PROBE.format(stage=stage, paths=paths)], cwd=tmp_path,
+        capture_output=True, text=True, timeout=120, env={"PATH": "/usr/bin:/bin", **(env or {})},
+    )
+    assert proc.returncode == 0, proc.stderr
+    return proc.stdout.strip().splitlines()
+
+
+def test_missing_data_or_a_store_that_is_down_fails_before_lightning(tmp_path):
+    """Lightning (about 5 s of imports) is paid only to fit: bad input or a tracking server
+    that is down ends the stage in about a second."""
+    paths = {"data": str(tmp_path / "none"), "out": "models", "history": "h.csv",
+             "stage": "train", "model": None}
+    error, imported = _probe(tmp_path, "train", paths)
+    assert error.startswith("DataError") and "dvc repro prepare" in error
+    assert imported == "False"
+    shutil.copy(ROOT / "dvc.yaml", tmp_path)  # prepare's paths, as dvc.yaml gives them
+    subprocess.run([sys.executable, str(ROOT / "pipelines/prepare.py")], cwd=tmp_path,
+                   check=True, capture_output=True, timeout=120)
+    paths["data"] = "data/prepared"
+    down = {"MLFLOW_TRACKING_URI": "http://127.0.0.1:9"}
+    error, imported = _probe(tmp_path, "train", paths, env=down)
+    assert error.startswith("TrackingError") and "unreachable" in error
+    assert imported == "False"
+
+
+def test_a_missing_best_configuration_fails_before_lightning(tmp_path):
+    paths = {"best": str(tmp_path / "best_params.yaml"), "out": "tuned"}
+    error, imported = _probe(tmp_path, "train_best", paths)
+    assert error.startswith("FileNotFoundError") and "dvc repro tune" in error
+    assert imported == "False"
