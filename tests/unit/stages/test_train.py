@@ -9,7 +9,7 @@ import sys
 
 import yaml
 
-from tests.conftest import ROOT, tiny_raw
+from tests.conftest import ROOT, fresh_store, tiny_raw
 
 # Runs the stage's own study contract on a fresh interpreter, then says what it imported.
 PROBE = """
@@ -37,9 +37,11 @@ def _probe(tmp_path, stage: str, paths: dict, env: dict | None = None) -> list[s
     return proc.stdout.strip().splitlines()
 
 
-def test_missing_data_or_a_store_that_is_down_fails_before_lightning(tmp_path):
-    """Lightning (about 5 s of imports) is paid only to fit: bad input or a tracking server
-    that is down ends the stage in about a second."""
+def test_bad_input_a_store_that_is_down_or_a_skipped_model_never_import_lightning(
+    tmp_path, empty_store
+):
+    """Lightning (about 5 s of imports) is paid only to fit: bad input, a tracking server that
+    is down or a `--model` that cannot train on the data ends the stage in about a second."""
     paths = {"data": str(tmp_path / "none"), "out": "models", "history": "h.csv",
              "stage": "train", "model": None}
     error, imported = _probe(tmp_path, "train", paths)
@@ -52,6 +54,12 @@ def test_missing_data_or_a_store_that_is_down_fails_before_lightning(tmp_path):
     down = {"MLFLOW_TRACKING_URI": "http://127.0.0.1:9"}
     error, imported = _probe(tmp_path, "train", paths, env=down)
     assert error.startswith("TrackingError") and "unreachable" in error
+    assert imported == "False"
+    # the CNN on the 2-D gaussians (tiny_raw's data): recorded as skipped, nothing fitted
+    cnn = {**paths, "stage": "train_cnn", "model": "cnn1d", "out": "models_cnn"}
+    store = {"MLFLOW_TRACKING_URI": fresh_store(empty_store, tmp_path)}
+    line, imported = _probe(tmp_path, "train", cnn, env=store)
+    assert line.startswith("train_cnn: skipped:") and "needs 1-D signals" in line
     assert imported == "False"
 
 
