@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import gc
 import os
 import shutil
 from dataclasses import dataclass
@@ -14,6 +15,16 @@ import yaml
 from genlab.config import Params, parse_params
 
 ROOT = Path(__file__).resolve().parents[1]
+
+
+def pytest_configure(config) -> None:
+    """Each test process imports torch, Lightning and MLflow and keeps them: the cyclic GC's
+    default thresholds walk those objects again and again (genlab.cli.run_stage says more)."""
+    gc.set_threshold(10_000, 10, 10)
+
+
+def pytest_unconfigure(config) -> None:
+    gc.freeze()  # left out of the GC walks of interpreter shutdown
 
 
 def tiny_raw() -> dict:
@@ -163,40 +174,46 @@ def copy_of(repo: Path, dst: Path) -> Path:
 # ------------------------------------------------------------------ the order of a parallel run
 # `make test` runs pytest-xdist with `--dist loadgroup`: a group's tests run on one worker, in
 # this order. A module's tests form a group (they share module fixtures), the two team modules
-# one (they share the stack); test_train's tests each work on their own copy, so any worker
-# takes any of them. The order keeps every worker busy while one builds `reproduced`: a module
-# that needs it first, then the work that does not (team stack, stage processes on their own
-# data, unit tests), then the groups on the reproduced pipeline, longest first, then the small
-# ones; test_train's tests come last, one at a time on whichever worker is free, so that no
-# worker is left alone with a long group at the end. The first module has more than 2 tests:
-# xdist hands a worker whose group has 2 or fewer a second group at once, which would wait
-# behind the build.
+# one (they share the stack); the tests of UNGROUPED modules each work on their own copy, so
+# any worker takes any of them. The order keeps every worker busy while one builds
+# `reproduced`, and leaves short work for the end:
+#   1. a module that needs `reproduced` (its worker builds it);
+#   2. the work that does not: team stack, stage processes on their own data, unit tests;
+#   3. on the reproduced pipeline, the long work first: the tune group, then the tests marked
+#      `long`, then the other ungrouped tests and the small groups, one at a time on whichever
+#      worker is free, so that no worker is left alone with a long test at the end.
+# The first module has more than 2 tests: xdist hands a worker whose group has 2 or fewer a
+# second group at once, which would wait behind the build.
 TEAM = {"test_team_mode.py", "test_team_study.py"}
+UNGROUPED = {"test_train.py", "test_report.py"}
 FIRST = ["test_distributed.py"]
 WITHOUT_REPRODUCED = [
     *sorted(TEAM), "test_train_failures.py", "test_tracking.py", "test_tune_study.py",
     "test_cli.py", "test_dashboard.py",
 ]
-ON_REPRODUCED = ["test_report.py", "test_tune.py"]
-LAST = "test_train.py"
+LONG_GROUPS = ["test_tune.py"]
 
 
 def _rank(item: pytest.Item) -> tuple[int, int]:
-    name, unit = item.path.name, "unit" in item.path.parts
+    name = item.path.name
     for rank, names in enumerate((FIRST, WITHOUT_REPRODUCED)):
         if name in names:
             return rank, names.index(name)
-    if unit:
+    if "unit" in item.path.parts:
+        return 3, 0
+    if "reproduced" not in item.fixturenames:
         return 2, 0
-    if name in ON_REPRODUCED:
-        return 3, ON_REPRODUCED.index(name)
-    return (5 if name == LAST else 4), 0
+    if name in LONG_GROUPS:
+        return 4, LONG_GROUPS.index(name)
+    if item.get_closest_marker("long"):
+        return 5, 0
+    return (6, 0) if name in UNGROUPED else (7, 0)
 
 
 @pytest.hookimpl(tryfirst=True)  # before xdist's own hook, which reads the groups
 def pytest_collection_modifyitems(config, items: list[pytest.Item]) -> None:
     for item in items:
-        if item.path.name == LAST:
+        if item.path.name in UNGROUPED and "unit" not in item.path.parts:
             continue  # no group: each test on its own copy of the reproduced pipeline
         group = "team" if item.path.name in TEAM else str(item.path.relative_to(ROOT))
         item.add_marker(pytest.mark.xdist_group(group))

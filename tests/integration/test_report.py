@@ -25,11 +25,14 @@ CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture
 def repo(reproduced, tmp_path_factory) -> Path:
-    """A copy of the shared reproduced pipeline: notebooks run in it, and a test changes params."""
-    dst = copy_of(reproduced.path, tmp_path_factory.mktemp("full") / "repo")
-    # long stages print one line per unit, with a count (and an ETA while units are left)
+    """A private copy of the shared reproduced pipeline (a copy costs well under a second): a
+    test changes params as it likes, and the tests run in any order, on any worker."""
+    return copy_of(reproduced.path, tmp_path_factory.mktemp("full") / "repo")
+
+
+def test_long_stages_print_one_line_per_unit_with_a_count_and_eta(reproduced):
     for first in (
         "regularization: 1/24 ",  # 12 variants x 2 seeds
         "optimizers: 1/10 ",  # 5 variants x 2 seeds
@@ -41,7 +44,6 @@ def repo(reproduced, tmp_path_factory) -> Path:
     ):
         line = next((x for x in reproduced.stdout.splitlines() if x.startswith(first)), "")
         assert " done in " in line and ", ETA " in line, (first, reproduced.stdout[-3000:])
-    return dst
 
 
 @pytest.mark.skipif(CHROMIUM is None, reason="chromium not installed (make test installs it)")
@@ -186,25 +188,23 @@ def _status(repo: Path) -> dict:
         return dvc.status()
 
 
+@pytest.mark.long
 def test_a_single_key_change_reruns_only_the_stages_it_touches(repo, monkeypatch):
     monkeypatch.chdir(repo)
     text = (repo / "params.yaml").read_text()
     assert sh(["dvc", "status", "--json"], repo).stdout.strip() in ("{}", "")
     assert _status(repo) == {}
-    try:
-        for key, value, expected in ONLY_WHAT_A_CHANGE_TOUCHES:
-            raw = yaml.safe_load(text)
-            *parents, leaf = key.split(".")
-            node = raw
-            for part in parents:
-                node = node[part]
-            node[leaf] = value
-            (repo / "params.yaml").write_text(yaml.safe_dump(raw, sort_keys=False))
-            status = _status(repo)
-            assert "check_params" in status, key
-            assert set(status) - {"check_params"} == expected, (key, status)
-    finally:
-        (repo / "params.yaml").write_text(text)
+    for key, value, expected in ONLY_WHAT_A_CHANGE_TOUCHES:
+        raw = yaml.safe_load(text)
+        *parents, leaf = key.split(".")
+        node = raw
+        for part in parents:
+            node = node[part]
+        node[leaf] = value
+        (repo / "params.yaml").write_text(yaml.safe_dump(raw, sort_keys=False))
+        status = _status(repo)
+        assert "check_params" in status, key
+        assert set(status) - {"check_params"} == expected, (key, status)
 
 
 def test_every_study_model_is_labelled_from_stored_numbers_and_tagged(repo):
@@ -236,21 +236,19 @@ def test_every_study_model_is_labelled_from_stored_numbers_and_tagged(repo):
     assert "Diagnosis of every trained model" in (repo / "report/index.html").read_text()
 
 
+@pytest.mark.long
 def test_a_threshold_change_relabels_without_retraining(repo):
-    """Last in this module: it reruns the labelling stages, then puts params back."""
+    """A threshold reruns the labelling stages only."""
     text = (repo / "params.yaml").read_text()
     before = json.loads((repo / "results/diagnosis.json").read_text())["stages"]
     raw = yaml.safe_load(text)
     raw["diagnosis"]["classification"]["overfit_gap"] = 1.0  # nothing can be overfit
     (repo / "params.yaml").write_text(yaml.safe_dump(raw, sort_keys=False))
-    try:
-        out = sh(["dvc", "repro"], repo).stdout
-        ran = {line.split("'")[1] for line in out.splitlines() if line.startswith("Running stage")}
-        assert ran == {"check_params", "evaluate", "diagnosis", "report"}, out
-        after = json.loads((repo / "results/diagnosis.json").read_text())["stages"]
-        labels = [r["label"] for rows in after.values() for r in rows if r["measure"] == "error"]
-        assert labels and "overfit" not in labels
-        was = [r["label"] for rows in before.values() for r in rows if r["measure"] == "error"]
-        assert len(was) == len(labels)
-    finally:
-        (repo / "params.yaml").write_text(text)
+    out = sh(["dvc", "repro"], repo).stdout
+    ran = {line.split("'")[1] for line in out.splitlines() if line.startswith("Running stage")}
+    assert ran == {"check_params", "evaluate", "diagnosis", "report"}, out
+    after = json.loads((repo / "results/diagnosis.json").read_text())["stages"]
+    labels = [r["label"] for rows in after.values() for r in rows if r["measure"] == "error"]
+    assert labels and "overfit" not in labels
+    was = [r["label"] for rows in before.values() for r in rows if r["measure"] == "error"]
+    assert len(was) == len(labels)

@@ -24,7 +24,7 @@ import yaml
 from genlab.config import parse_params
 from genlab.diagnosis import diagnose
 from genlab.tracking import file_sha256
-from tests.conftest import ROOT, copy_of, pipeline_raw, tiny_raw
+from tests.conftest import ROOT, copy_of, fresh_store, pipeline_raw, tiny_raw
 from tests.repo_copy import sh as _sh
 from tests.repo_copy import write_params as _write_params
 
@@ -63,7 +63,7 @@ def test_mlflow_run_has_params_curves_and_artifacts(repo):
     client = MlflowClient(f"sqlite:///{repo / 'mlflow.db'}")
     exp = client.get_experiment_by_name("genlab/train")
     runs = client.search_runs([exp.experiment_id])
-    assert len(runs) == 1  # this test runs before the module's `dvc exp run`s
+    assert len(runs) == 1  # the reproduced pipeline's own run (exp runs work on other copies)
     run = runs[0]
     record = json.loads((repo / "models/train.json").read_text())
     assert "run_id" not in record  # ids stay out of DVC outputs; the weights find their run
@@ -169,6 +169,7 @@ def test_help_with_arguments_prints_the_docstring_and_runs_nothing(tmp_path):
     assert list(tmp_path.iterdir()) == []
 
 
+@pytest.mark.long
 def test_a_cnn_on_data_it_cannot_read_is_skipped_and_reported(tmp_path):
     """On the 2-D gaussians train_cnn records `skipped` (no run, no weights) and evaluate
     reports the main model alone: switching the dataset does not break `dvc repro`."""
@@ -200,6 +201,7 @@ def test_second_repro_does_nothing(repo):
     assert "Running stage" not in out, out
 
 
+@pytest.mark.long
 def test_identical_retraining_changes_no_output_and_evaluate_skips(repo):
     """A forced `train` gives the same bytes (no run id inside), so DVC skips `evaluate`."""
     lock = (repo / "dvc.lock").read_text()
@@ -213,6 +215,7 @@ def test_identical_retraining_changes_no_output_and_evaluate_skips(repo):
     assert "Running stage" not in out, out
 
 
+@pytest.mark.long
 def test_exp_run_in_a_temp_copy_logs_into_the_project_store(repo):
     """`dvc exp run --temp` trains in a throw-away copy: its run must land in the project's own
     embedded store, tagged with the experiment's name and baseline commit."""
@@ -292,6 +295,7 @@ def test_corrupt_data_file_is_named(repo, tmp_path):
     assert "train.npz" in proc.stderr and "dvc repro prepare" in proc.stderr
 
 
+@pytest.mark.long
 def test_exp_run_with_a_diverging_train_param_reruns_train_and_evaluate_which_survives(repo):
     """`dvc exp run -S` on training params reruns both models and evaluate, not prepare; the
     one-sample SGD at lr 10 diverges, and evaluate records that instead of failing."""
@@ -358,13 +362,17 @@ def _start_long_train(repo: Path, db: Path) -> subprocess.Popen:
     return subprocess.Popen(cmd, cwd=work, env=env, stderr=subprocess.PIPE, text=True)
 
 
-def test_interrupted_and_killed_runs_do_not_stay_running(repo, tmp_path):
+@pytest.mark.long
+def test_interrupted_and_killed_runs_do_not_stay_running(repo, tmp_path, empty_store):
     """Ctrl-C: one line, the run KILLED. SIGKILL: the next stage start marks it KILLED."""
     from mlflow.tracking import MlflowClient
 
     from genlab.tracking import check_tracking
 
-    db = tmp_path / "runs.db"
+    # the store exists before the stage starts: this test's watcher opens it with a bare
+    # MlflowClient, which would migrate a new one while the stage does (genlab's own
+    # processes take a file lock for that: test_tracking.py)
+    db = Path(fresh_store(empty_store, tmp_path).removeprefix("sqlite:///"))
     proc = _start_long_train(repo, db)
     run_id = _wait_for_running_run(db)
     proc.send_signal(signal.SIGINT)

@@ -194,8 +194,12 @@ def test_killed_stage_resumes_without_losing_or_repeating_trials(repo):
     assert [r.info.status for r in parents] == ["FINISHED"]
     assert study.user_attrs["mlflow_parent_run_id"] == parents[0].info.run_id
     children = {int(r.data.tags["optuna.trial"]): r for r in runs if r is not parents[0]}
-    # every trial that got as far as its run, the interrupted one too (if it had started)
-    assert sorted(children) == [t.number for t in study.trials if "mlflow_run_id" in t.user_attrs]
+    # every trial that got as far as its run, the interrupted one too (if it had started); a
+    # trial records its run id just after starting the run, so a SIGKILL in between leaves the
+    # interrupted trial's run unlinked (still closed below, by the stale-run check)
+    linked = {t.number for t in study.trials if "mlflow_run_id" in t.user_attrs}
+    assert linked <= set(children)
+    assert set(children) - linked <= {t.number for t in extra}
     ended = {t.number: (children[t.number].info.status, children[t.number].data.tags)
              for t in extra if t.number in children}
     assert all(status == "KILLED" for status, _ in ended.values()), ended
