@@ -23,17 +23,22 @@ from genlab.paths import project_root
 
 
 @functools.cache
-def _stages(dvc_yaml: Path, stamp: tuple[int, int]) -> dict[str, dict]:
-    """Each stage's spec, parsed once per version of dvc.yaml (`stamp`: its mtime and size):
-    the report asks for every study's paths, three per section."""
-    return yaml.safe_load(dvc_yaml.read_text()).get("stages") or {}
+def _parsed(dvc_yaml: Path, stamp: tuple[int, int]) -> dict:
+    """dvc.yaml, parsed once per version of it (`stamp`: its mtime and size): the report asks
+    for every study's paths, several per section."""
+    return yaml.safe_load(dvc_yaml.read_text()) or {}
+
+
+def _dvc_yaml(root: Path | None) -> dict:
+    dvc_yaml = (root or project_root()) / "dvc.yaml"
+    info = dvc_yaml.stat()
+    return _parsed(dvc_yaml, (info.st_mtime_ns, info.st_size))
 
 
 def _stage(stage: str, root: Path | None) -> dict:
-    dvc_yaml = (root or project_root()) / "dvc.yaml"
-    info = dvc_yaml.stat()
-    spec = _stages(dvc_yaml, (info.st_mtime_ns, info.st_size)).get(stage)
+    spec = (_dvc_yaml(root).get("stages") or {}).get(stage)
     if spec is None:
+        dvc_yaml = (root or project_root()) / "dvc.yaml"
         raise ValueError(f"{dvc_yaml} has no stage '{stage}': run the stage from its project")
     return spec
 
@@ -61,6 +66,15 @@ def flag(stage: str, name: str, root: Path | None = None) -> str:
     if option not in args[:-1]:
         raise ValueError(f"dvc.yaml's cmd of stage '{stage}' has no {option} PATH")
     return args[args.index(option) + 1]
+
+
+def figures(stage: str, root: Path | None = None) -> list[str]:
+    """The images in `stage`'s plots folder (its `--plots`) that dvc.yaml's top-level `plots:`
+    lists, in that order: what `dvc plots show` renders of the stage, and what the report
+    shows of it (their file names are written in dvc.yaml only, beside the stage's code)."""
+    folder = flag(stage, "plots", root).rstrip("/") + "/"
+    listed = [p for p in _dvc_yaml(root).get("plots") or [] if isinstance(p, str)]
+    return [p for p in listed if p.startswith(folder) and "/" not in p.removeprefix(folder)]
 
 
 def parser_for(stage: str, names: Sequence[str]) -> argparse.ArgumentParser:

@@ -189,5 +189,30 @@ def test_the_report_depends_on_exactly_the_files_its_sections_read():
     read |= {path.rsplit("/", 1)[0] for s in SECTIONS for path in s.plots(ROOT, ["x"])}
     assert data == read
     for s in SECTIONS:
-        for path in s.plots(ROOT, s.figures + s.tables):
+        for path in s.figures(ROOT) + s.plots(ROOT, s.tables):
             assert (ROOT / path).is_file(), f"section '{s.stage}' shows {path}: not written"
+
+
+def test_every_figure_a_stage_writes_is_in_dvc_yaml_plots_and_in_the_report():
+    """A figure's file name is written in the study's code and in dvc.yaml's `plots:` only; the
+    report shows what dvc.yaml lists. A new figure left out of dvc.yaml would be missing from
+    `dvc plots show` and the report: the committed outputs say what each stage writes."""
+    import subprocess
+
+    import yaml
+
+    from genlab import stage_paths
+    from genlab.stages.report.sections import SECTIONS
+    from tests.repo_copy import ROOT
+
+    written = subprocess.run(
+        ["git", "ls-files", "plots/*.png"], cwd=ROOT, capture_output=True, text=True, check=True
+    ).stdout.split()
+    listed = [p for p in yaml.safe_load((ROOT / "dvc.yaml").read_text())["plots"]
+              if isinstance(p, str)]
+    assert written and sorted(written) == sorted(listed)
+    shown = [f for s in SECTIONS for f in s.figures(ROOT)]
+    assert len(shown) == len(set(shown))
+    assert set(listed) - set(shown) == set(), "figures of a stage no section shows"
+    assert stage_paths.figures("polyfit", ROOT) == ["plots/polyfit/curves.png",
+                                                    "plots/polyfit/errors.png"]

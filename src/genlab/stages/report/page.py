@@ -28,11 +28,11 @@ Text = Callable[[dict], str]
 class Section:
     """One study in the report; `text` turns its results file into a few sentences. Where the
     stage writes its results file and plots folder is its own `--results` and `--plots` in
-    dvc.yaml (written there once); the section names the files in that folder it shows."""
+    dvc.yaml, and its figures are the images dvc.yaml's `plots:` lists in that folder (all
+    written there once); the section names the tables of that folder it shows."""
 
     title: str
     stage: str  # the dvc.yaml stage whose params and results the section shows
-    figures: list[str]  # PNGs in the stage's plots folder
     text: Text
     tables: list[str] = field(default_factory=list)  # CSVs in its plots folder, as tables
     params_stage: str = ""  # stage whose params produced the result, if not `stage`
@@ -40,6 +40,10 @@ class Section:
     def results(self, root: Path) -> str:
         """The stage's results file, relative to the project `root`."""
         return stage_paths.flag(self.stage, "results", root)
+
+    def figures(self, root: Path) -> list[str]:
+        """The stage's figures, relative to the project `root` (`stage_paths.figures`)."""
+        return stage_paths.figures(self.stage, root)
 
     def plots(self, root: Path, names: list[str]) -> list[str]:
         """`names` in the stage's plots folder, relative to the project `root`."""
@@ -135,7 +139,7 @@ def _section(root: Path, s: Section, lock: dict, img_dir: Path) -> str:
         return head + f"<p class='note'>not run yet: <code>dvc repro {s.stage}</code></p></section>"
     metrics = json.loads(metrics_path.read_text())
     body = [f"<p>{s.text(metrics)}</p>"]
-    for fig in s.plots(root, s.figures):
+    for fig in s.figures(root):
         src = root / fig
         if src.is_file():
             name = fig.replace("/", "__")
