@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import copy
-import gc
 import os
 import shutil
 from dataclasses import dataclass
@@ -18,13 +17,10 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def pytest_configure(config) -> None:
-    """Each test process imports torch, Lightning and MLflow and keeps them: the cyclic GC's
-    default thresholds walk those objects again and again (genlab.cli.run_stage says more)."""
-    gc.set_threshold(10_000, 10, 10)
+    """Each test process imports torch, Lightning and MLflow and keeps them, as a stage does."""
+    from genlab.cli import gc_for_long_lived_imports
 
-
-def pytest_unconfigure(config) -> None:
-    gc.freeze()  # left out of the GC walks of interpreter shutdown
+    gc_for_long_lived_imports()
 
 
 def tiny_raw() -> dict:

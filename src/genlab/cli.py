@@ -26,6 +26,20 @@ from genlab.tracking import TrackingError, close_my_runs
 EXPECTED = (ConfigError, DataError, TrackingError, FileNotFoundError, ValueError)
 
 
+def gc_for_long_lived_imports() -> None:
+    """Python's cyclic GC tuned for a process that imports torch, Lightning and MLflow
+    (hundreds of thousands of objects, all kept to the end): a stage, or a test process.
+
+    The default GC walks them again and again: while they load (young objects are collected
+    every 700 allocations by default; every 10,000 here, and every cycle is still collected),
+    and at exit, when the interpreter tears every module down (objects frozen by the last
+    atexit handler are left out of those walks). A tiny `train` process: 8.3 s -> 5.6 s on the
+    2-core development machine.
+    """
+    gc.set_threshold(10_000, 10, 10)
+    atexit.register(gc.freeze)
+
+
 def run_stage(
     name: str,
     main: Callable[..., None] | str,
@@ -39,14 +53,7 @@ def run_stage(
     `cmd` gives the stage (`genlab.stage_paths`; `parser` when the stage takes more than one
     path per flag); `main` is then called with them (an argparse namespace), else with nothing.
     """
-    # A stage process imports torch, Lightning and MLflow (hundreds of thousands of objects, all
-    # kept to the end), and CPython's cyclic GC walks them again and again: while they load
-    # (young objects are collected every 700 allocations by default; every 10,000 here, and
-    # every cycle is still collected), and at exit, when the interpreter tears every module
-    # down (objects frozen by the last atexit handler are left out of those walks). A tiny
-    # `train` process: 8.3 s -> 5.6 s on the 2-core development machine.
-    gc.set_threshold(10_000, 10, 10)
-    atexit.register(gc.freeze)
+    gc_for_long_lived_imports()
     if isinstance(main, str):
         main = run_study(main)
     if any(arg in ("-h", "--help") for arg in sys.argv[1:]):
