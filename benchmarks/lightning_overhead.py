@@ -19,7 +19,7 @@ from genlab.data import make_splits
 from genlab.data.datamodule import SplitsDataModule
 from genlab.data.splits import SPLIT_NAMES
 from genlab.losses import loss_fn
-from genlab.training import build_module, fit
+from genlab.training import build_module, fit, use_threads
 
 
 def plain_loop(params, splits, epochs: int) -> float:
@@ -61,6 +61,7 @@ def main() -> None:
         update={"train": params.train.model_copy(update={"early_stopping": es})}
     )
     splits = make_splits(params.data, params.seed)
+    use_threads(params.train.torch_threads)  # both sides on the threads the train stage uses
     steps = -(-len(splits.x_train) // params.train.optimizer.batch_size) * args.epochs
     lightning_fit(params, splits, 1)  # warm-up: imports, first-call allocations
     short = max(1, args.epochs // 4)
