@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 from sklearn.datasets import load_digits
 
-from genlab.data.splits import Splits, stratified_split
+from genlab.data.splits import Splits, classification_splits
 
 
 def make_digits(val_fraction: float = 0.15, test_fraction: float = 0.15, seed: int = 0) -> Splits:
@@ -13,17 +13,5 @@ def make_digits(val_fraction: float = 0.15, test_fraction: float = 0.15, seed: i
     bunch = load_digits()
     x = (bunch.images.reshape(len(bunch.images), -1) / 16.0).astype(np.float32)
     y = bunch.target.astype(np.int64)
-    x_train, y_train, x_val, y_val, x_test, y_test = stratified_split(
-        x, y, val_fraction, test_fraction, seed
-    )
-    return Splits(
-        x_train,
-        y_train,
-        x_val,
-        y_val,
-        x_test,
-        y_test,
-        task="classification",
-        n_classes=10,
-        info={"source": "sklearn.datasets.load_digits", "image_shape": [8, 8]},
-    )
+    info = {"source": "sklearn.datasets.load_digits", "image_shape": [8, 8]}
+    return classification_splits(x, y, 10, info, val_fraction, test_fraction, seed)

@@ -155,13 +155,5 @@ def make_gaussians(
         "bayes_error_method": bayes["method"],
     }
     return Splits(
-        x_train,
-        y_train,
-        x_val,
-        y_val,
-        x_test,
-        y_test,
-        task="classification",
-        n_classes=n_classes,
-        info=info,
+        x_train, y_train, x_val, y_val, x_test, y_test, "classification", n_classes, info
     )

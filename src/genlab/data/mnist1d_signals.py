@@ -10,7 +10,7 @@ import random
 
 import numpy as np
 
-from genlab.data.splits import Splits, stratified_split
+from genlab.data.splits import Splits, classification_splits
 
 SIGNAL_LENGTH = 40
 
@@ -41,17 +41,5 @@ def make_mnist1d(
 
     x = np.concatenate([data["x"], data["x_test"]]).astype(np.float32)
     y = np.concatenate([data["y"], data["y_test"]]).astype(np.int64)
-    x_train, y_train, x_val, y_val, x_test, y_test = stratified_split(
-        x, y, val_fraction, test_fraction, seed
-    )
-    return Splits(
-        x_train,
-        y_train,
-        x_val,
-        y_val,
-        x_test,
-        y_test,
-        task="classification",
-        n_classes=10,
-        info={"source": "mnist1d.make_dataset", "signal_length": SIGNAL_LENGTH},
-    )
+    info = {"source": "mnist1d.make_dataset", "signal_length": SIGNAL_LENGTH}
+    return classification_splits(x, y, 10, info, val_fraction, test_fraction, seed)

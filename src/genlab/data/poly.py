@@ -91,14 +91,4 @@ def make_poly(
         "x_min": float(x_min),
         "x_max": float(x_max),
     }
-    return Splits(
-        x_train,
-        y_train,
-        x_val,
-        y_val,
-        x_test,
-        y_test,
-        task="regression",
-        n_classes=None,
-        info=info,
-    )
+    return Splits(x_train, y_train, x_val, y_val, x_test, y_test, "regression", None, info)

@@ -74,6 +74,20 @@ def stratified_split(
     return x_train, y_train, x_val, y_val, x_test, y_test
 
 
+def classification_splits(
+    x: np.ndarray,
+    y: np.ndarray,
+    n_classes: int,
+    info: dict[str, Any],
+    val_fraction: float,
+    test_fraction: float,
+    seed: int,
+) -> Splits:
+    """A classification dataset as Splits, divided by `stratified_split`."""
+    parts = stratified_split(x, y, val_fraction, test_fraction, seed)
+    return Splits(*parts, task="classification", n_classes=n_classes, info=info)
+
+
 def _sha256_file(path: Path) -> str:
     h = hashlib.sha256()
     with open(path, "rb") as f:

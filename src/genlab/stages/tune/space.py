@@ -67,7 +67,8 @@ def trial_overrides(tune: TuneConfig, hp: dict[str, float | int]) -> dict[str, A
 
 
 def with_threads(params: Params, threads: int) -> dict[str, Any]:
-    """`train.torch_threads` (set by `fit`) where the schema has it; not part of a study's name."""
+    """`train.torch_threads` where the schema has it (`train_best` sets it before its fit, as
+    each worker sets `tune.torch_threads`); not part of a study's name."""
     return (
         {"train.torch_threads": threads}
         if "torch_threads" in type(params.train).model_fields
