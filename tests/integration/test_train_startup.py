@@ -1,5 +1,6 @@
 """Stages `train` and `train_best` (genlab.stages.train, genlab.stages.train_best): what they
-do before the fit. The fit itself: tests/integration/test_train.py."""
+do before the fit, each on a fresh interpreter (and `prepare` run once for its data). The fit
+itself: tests/integration/test_train.py."""
 
 from __future__ import annotations
 
@@ -7,9 +8,12 @@ import shutil
 import subprocess
 import sys
 
+import pytest
 import yaml
 
 from tests.conftest import ROOT, fresh_store, tiny_raw
+
+pytestmark = pytest.mark.slow
 
 # Runs the stage's own study contract on a fresh interpreter, then says what it imported.
 PROBE = """
